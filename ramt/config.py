@@ -1,0 +1,303 @@
+"""All configuration defaults, in one place (Dassl/CoOp keys plus the project's keys).
+
+yaml files under ``configs/`` hold overrides only. Merging follows Dassl: defaults,
+dataset yaml, method yaml, CLI flags, trailing ``KEY VALUE`` pairs, then freeze.
+Unknown keys and type mismatches raise :class:`ConfigError` naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Iterable, Sequence
+
+from yacs.config import CfgNode as CN
+
+__all__ = ["CN", "ConfigError", "get_cfg_default", "merge_from_file", "merge_from_list"]
+
+
+class ConfigError(ValueError):
+    """A config file or command-line override that cannot be applied."""
+
+
+def get_cfg_default() -> CN:
+    """Return a fresh, unfrozen config holding every key the suite reads."""
+    _C = CN()
+    _C.VERSION = 1
+    _C.OUTPUT_DIR = "./output"
+    _C.RESUME = ""
+    _C.SEED = -1
+    _C.USE_CUDA = True
+    _C.VERBOSE = True
+    # Project: cache root for few-shot subsets, feature caches and indexes.
+    # Empty means $RAMT_CACHE_DIR or ~/.cache/ramt.
+    _C.CACHE_DIR = ""
+    # Project: deterministic algorithms, cuDNN benchmark off (tests).
+    _C.DETERMINISTIC = False
+
+    # ------------------------------------------------------------------ input
+    _C.INPUT = CN()
+    _C.INPUT.SIZE = (224, 224)
+    _C.INPUT.INTERPOLATION = "bilinear"
+    _C.INPUT.TRANSFORMS = ()
+    _C.INPUT.NO_TRANSFORM = False
+    _C.INPUT.PIXEL_MEAN = [0.485, 0.456, 0.406]
+    _C.INPUT.PIXEL_STD = [0.229, 0.224, 0.225]
+    _C.INPUT.RRCROP_SCALE = (0.08, 1.0)
+
+    # ---------------------------------------------------------------- dataset
+    _C.DATASET = CN()
+    _C.DATASET.ROOT = ""
+    _C.DATASET.NAME = ""
+    _C.DATASET.SOURCE_DOMAINS = ()
+    _C.DATASET.TARGET_DOMAINS = ()
+    _C.DATASET.NUM_SHOTS = -1
+    _C.DATASET.SUBSAMPLE_CLASSES = "all"
+    # Project: where few-shot subsets are cached ("" = <CACHE_DIR>/fewshot).
+    _C.DATASET.FEWSHOT_CACHE_DIR = ""
+    # Project: one pass checking that every listed image exists.
+    _C.DATASET.CHECK_FILES = False
+    # Project: skip unreadable images with a logged warning instead of failing.
+    _C.DATASET.SKIP_BAD_IMAGES = False
+
+    # ------------------------------------------------------------- dataloader
+    _C.DATALOADER = CN()
+    _C.DATALOADER.NUM_WORKERS = 4
+    _C.DATALOADER.K_TRANSFORMS = 1
+    _C.DATALOADER.RETURN_IMG0 = False
+    _C.DATALOADER.TRAIN_X = CN()
+    _C.DATALOADER.TRAIN_X.SAMPLER = "RandomSampler"
+    _C.DATALOADER.TRAIN_X.BATCH_SIZE = 32
+    _C.DATALOADER.TEST = CN()
+    _C.DATALOADER.TEST.SAMPLER = "SequentialSampler"
+    _C.DATALOADER.TEST.BATCH_SIZE = 32
+
+    # ------------------------------------------------------------------ model
+    _C.MODEL = CN()
+    _C.MODEL.INIT_WEIGHTS = ""
+    _C.MODEL.BACKBONE = CN()
+    _C.MODEL.BACKBONE.NAME = ""
+    # Project: a local CLIP checkpoint in OpenAI's format (TorchScript or state dict).
+    _C.MODEL.BACKBONE.PATH = ""
+    _C.MODEL.BACKBONE.PRETRAINED = True
+    _C.MODEL.HEAD = CN()
+    _C.MODEL.HEAD.NAME = ""
+
+    # ------------------------------------------------------------------ optim
+    _C.OPTIM = CN()
+    _C.OPTIM.NAME = "adam"
+    _C.OPTIM.LR = 0.0003
+    _C.OPTIM.WEIGHT_DECAY = 5e-4
+    _C.OPTIM.MOMENTUM = 0.9
+    _C.OPTIM.SGD_DAMPNING = 0.0
+    _C.OPTIM.SGD_NESTEROV = False
+    _C.OPTIM.RMSPROP_ALPHA = 0.99
+    _C.OPTIM.ADAM_BETA1 = 0.9
+    _C.OPTIM.ADAM_BETA2 = 0.999
+    _C.OPTIM.STAGED_LR = False
+    _C.OPTIM.NEW_LAYERS = ()
+    _C.OPTIM.BASE_LR_MULT = 0.1
+    _C.OPTIM.LR_SCHEDULER = "single_step"
+    _C.OPTIM.STEPSIZE = (-1,)
+    _C.OPTIM.GAMMA = 0.1
+    _C.OPTIM.MAX_EPOCH = 10
+    _C.OPTIM.WARMUP_EPOCH = -1
+    _C.OPTIM.WARMUP_TYPE = "linear"
+    _C.OPTIM.WARMUP_CONS_LR = 1e-5
+    _C.OPTIM.WARMUP_MIN_LR = 1e-5
+    _C.OPTIM.WARMUP_RECOUNT = True
+
+    # ------------------------------------------------------------------ train
+    _C.TRAIN = CN()
+    _C.TRAIN.CHECKPOINT_FREQ = 0
+    _C.TRAIN.PRINT_FREQ = 10
+    _C.TRAIN.COUNT_ITER = "train_x"
+
+    # ------------------------------------------------------------------- test
+    _C.TEST = CN()
+    _C.TEST.EVALUATOR = "Classification"
+    _C.TEST.PER_CLASS_RESULT = False
+    _C.TEST.COMPUTE_CMAT = False
+    _C.TEST.NO_TEST = False
+    _C.TEST.SPLIT = "test"
+    _C.TEST.FINAL_MODEL = "last_step"
+
+    # ---------------------------------------------------------------- trainer
+    _C.TRAINER = CN()
+    _C.TRAINER.NAME = ""
+
+    _C.TRAINER.COOP = CN()
+    _C.TRAINER.COOP.N_CTX = 16
+    _C.TRAINER.COOP.CSC = False
+    _C.TRAINER.COOP.CTX_INIT = ""
+    _C.TRAINER.COOP.PREC = "fp16"  # fp16 / fp32 / amp; forced to fp32 on CPU
+    _C.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"  # end / middle / front
+
+    _C.TRAINER.ZS = CN()
+    # Project: use the 7 selected ImageNet templates (plus the dataset's own).
+    _C.TRAINER.ZS.ENSEMBLE = False
+
+    _C.TRAINER.TIP = CN()
+    _C.TRAINER.TIP.FINETUNE = False
+    _C.TRAINER.TIP.AUGMENT_EPOCH = 10
+    _C.TRAINER.TIP.INIT_BETA = 1.0
+    _C.TRAINER.TIP.INIT_ALPHA = 1.0
+    _C.TRAINER.TIP.SEARCH_SCALE = (7.0, 3.0)
+    _C.TRAINER.TIP.SEARCH_STEP = (200, 20)
+    _C.TRAINER.TIP.SEARCH_HP = True
+    _C.TRAINER.TIP.LR = 0.001
+    _C.TRAINER.TIP.EPS = 1e-4
+    _C.TRAINER.TIP.TRAIN_EPOCH = 20
+    _C.TRAINER.TIP.BATCH_SIZE = 256
+    # Project: "last" (default, policy) or "val" (pick the Tip-F epoch on few-shot val).
+    _C.TRAINER.TIP.SELECT = "last"
+
+    # -------------------------------------------------------------- R-AMT masks
+    _C.MASK = CN()
+    _C.MASK.PREC = "fp32"
+    _C.MASK.MASK_LOSS = True
+    _C.MASK.LOSS_WEIGHT = 1e-4
+    _C.MASK.SCALE = 1e-2
+    _C.MASK.THRESHOLD = 5e-3
+    _C.MASK.INIT = "1s"  # 1s / uniform
+    _C.MASK.THRESHOLD_FN = "binarizer"
+    # Official synonym for MASK.LAYERS ("all",).
+    _C.MASK.MASK_MLP = False
+    _C.MASK.FUSE_ALPHA = 1.0
+    _C.MASK.GDR = True
+    _C.MASK.GDR_T = 1.0
+    # -1.0 = use the per-dataset lambda table (method spec section 7).
+    _C.MASK.GDR_LAMBDA = -1.0
+    # Project: tokens from {attn, mlp, conv1, all}.
+    _C.MASK.LAYERS = ("attn", "conv1")
+    # Project: folder of a finished R-AMT run whose masks a combination reuses.
+    _C.MASK.SOURCE_RUN = ""
+
+    _C.COMBO = CN()
+    _C.COMBO.MODE = "two_stage"  # two_stage / joint
+
+    # ------------------------------------------------------------ fast path
+    _C.SPEED = CN()
+    # bf16 autocast for the frozen encoders on CUDA (masks, losses, optimiser stay fp32).
+    _C.SPEED.BF16 = True
+    # torch.compile the image encoder (CUDA only).
+    _C.SPEED.COMPILE = False
+    # Run CoOp's text encoder only up to the longest prompt's end-of-text token.
+    _C.SPEED.TRUNCATE_TEXT = True
+    # Cache image features of frozen encoders across runs (zero-shot, CoOp eval, Tip).
+    _C.SPEED.FEATURE_CACHE = True
+    # Reference mode: reproduce the official implementations' choices (benchmarks).
+    _C.SPEED.REFERENCE = False
+    return _C
+
+
+def _closest(key: str, candidates: Iterable[str]) -> str:
+    match = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.5)
+    return f" Did you mean {match[0]}?" if match else ""
+
+
+def _all_keys(cfg: CN, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in cfg.items():
+        full = f"{prefix}{k}"
+        if isinstance(v, CN):
+            keys.extend(_all_keys(v, full + "."))
+        else:
+            keys.append(full)
+    return keys
+
+
+def _check_override(cfg: CN, key: str, value, origin: str) -> None:
+    """Raise ConfigError when ``key`` is unknown or ``value`` has the wrong type."""
+    node = cfg
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, CN) or part not in node:
+            raise ConfigError(
+                f"Unknown config key '{key}' (from {origin}). Every key must exist in the "
+                f"defaults in ramt/config.py.{_closest(key, _all_keys(cfg))} "
+                "Fix the spelling or remove the key."
+            )
+        if i < len(parts) - 1:
+            node = node[part]
+    default = node[parts[-1]]
+    if isinstance(default, CN):
+        return
+    ok_pairs = {(list, tuple), (tuple, list)}
+    if value is not None and default is not None and type(value) is not type(default):
+        if (type(value), type(default)) in ok_pairs:
+            return
+        hint = ""
+        if isinstance(default, float) and isinstance(value, int):
+            hint = f" Write it as a float, e.g. {float(value)!r}."
+        raise ConfigError(
+            f"Config key '{key}' (from {origin}) expects {type(default).__name__} "
+            f"(default {default!r}) but got {type(value).__name__} {value!r}.{hint}"
+        )
+
+
+def _flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for k, v in d.items():
+        full = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.extend(_flatten(v, full + "."))
+        else:
+            out.append((full, v))
+    return out
+
+
+def merge_from_file(cfg: CN, path: str) -> None:
+    """Merge a yaml file into ``cfg`` with clear errors for missing files and bad keys."""
+    if not os.path.isfile(path):
+        raise ConfigError(
+            f"Config file not found: {path}. Pass an existing yaml file (see configs/ for the "
+            "shipped ones) or check the path relative to the current directory."
+        )
+    loaded = cfg.load_cfg(open(path))
+    for key, value in _flatten(loaded):
+        _check_override(cfg, key, _coerce(value), f"file {path}")
+    try:
+        cfg.merge_from_other_cfg(loaded)
+    except (KeyError, ValueError) as e:  # pragma: no cover - guarded above
+        raise ConfigError(f"Cannot merge {path}: {e}") from e
+
+
+def _coerce(value):
+    """Literal-evaluate strings the way yacs does (``1e-5`` -> float, ``True`` -> bool)."""
+    if isinstance(value, CN):
+        return value
+    return CN._decode_cfg_value(value)
+
+
+def merge_from_list(cfg: CN, opts: Sequence[str], origin: str = "command line") -> None:
+    """Merge trailing ``KEY VALUE`` pairs, with clear errors."""
+    if len(opts) % 2 != 0:
+        raise ConfigError(
+            f"Options on the {origin} must come as KEY VALUE pairs; got an odd number of items: "
+            f"{list(opts)}. Add the missing value."
+        )
+    pairs = list(zip(opts[0::2], opts[1::2]))
+    for key, raw in pairs:
+        _check_override(cfg, key, _coerce(raw), origin)
+    try:
+        cfg.merge_from_list(list(opts))
+    except (KeyError, ValueError, AssertionError) as e:  # pragma: no cover - guarded above
+        raise ConfigError(f"Cannot apply options {list(opts)}: {e}") from e
+
+
+def resolve_cache_dir(cfg: CN) -> str:
+    """The cache root: CACHE_DIR, else $RAMT_CACHE_DIR, else ~/.cache/ramt."""
+    if cfg.CACHE_DIR:
+        return os.path.abspath(os.path.expanduser(cfg.CACHE_DIR))
+    env = os.environ.get("RAMT_CACHE_DIR")
+    if env:
+        return os.path.abspath(os.path.expanduser(env))
+    return os.path.join(os.path.expanduser("~"), ".cache", "ramt")
+
+
+def mask_layers(cfg: CN) -> tuple[str, ...]:
+    """The effective mask layer selection (MASK.MASK_MLP True is a synonym for ('all',))."""
+    if cfg.MASK.MASK_MLP:
+        return ("all",)
+    return tuple(cfg.MASK.LAYERS)

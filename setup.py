@@ -1,0 +1,18 @@
+from setuptools import find_packages, setup
+
+with open("requirements.txt") as f:
+    install_requires = [
+        line.strip() for line in f if line.strip() and not line.startswith("#") and "pytest" not in line
+    ]
+
+setup(
+    name="ramt",
+    version="0.1.0",
+    description="Regularized Mask Tuning (R-AMT) of CLIP in a CoOp-style research suite",
+    packages=find_packages(include=["ramt", "ramt.*"]),
+    package_data={"ramt": ["published/*.csv", "data/splits/*.json"]},
+    include_package_data=True,
+    python_requires=">=3.9",
+    install_requires=install_requires,
+    extras_require={"test": ["pytest>=7.4", "ruff>=0.4"], "slurm": ["submitit>=1.4"]},
+)
