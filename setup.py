@@ -10,7 +10,7 @@ setup(
     version="0.1.0",
     description="Regularized Mask Tuning (R-AMT) of CLIP in a CoOp-style research suite",
     packages=find_packages(include=["ramt", "ramt.*"]),
-    package_data={"ramt": ["published/*.csv", "data/splits/*.json"]},
+    package_data={"ramt": ["published/*.csv", "data/assets/*.json"]},
     include_package_data=True,
     python_requires=">=3.9",
     install_requires=install_requires,

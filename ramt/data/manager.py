@@ -1,0 +1,284 @@
+"""DataManager, the dataset wrapper and the loader builder (Dassl names, lazy loaders)."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Sequence
+from typing import Optional
+
+import torch
+from PIL import Image
+from tabulate import tabulate
+from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from .datum import Datum
+from .transforms import build_to_tensor, build_transform
+
+__all__ = [
+    "BadImageError",
+    "DataManager",
+    "DatasetWrapper",
+    "build_data_loader",
+    "build_dataset",
+    "read_image",
+]
+
+
+class BadImageError(OSError):
+    """An image listed by the dataset that cannot be opened or decoded."""
+
+
+def read_image(path: str) -> Image.Image:
+    """Open an image with PIL and convert it to RGB (decoding it fully)."""
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except FileNotFoundError as e:
+        raise BadImageError(
+            f"Image not found: {path}. Check DATASET.ROOT and that the dataset is fully extracted "
+            "(see docs/DATASETS.md); DATASET.SKIP_BAD_IMAGES True skips such items."
+        ) from e
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise BadImageError(
+            f"Cannot read image {path}: {e}. The file is corrupt or not an image; replace it, or set "
+            "DATASET.SKIP_BAD_IMAGES True to skip it with a warning."
+        ) from e
+
+
+def _import_datasets_package():
+    """Import the top-level ``datasets`` package (registers every dataset class)."""
+    try:
+        import datasets  # noqa: F401  (registers the classes)
+    except ImportError as e:
+        raise ImportError(
+            "Cannot import the suite's dataset package 'datasets' (the top-level datasets/ folder of "
+            "the repository). Run from the repository root, add it to PYTHONPATH, or install the suite "
+            f"with `pip install -e .`. ({e})"
+        ) from e
+    if not getattr(datasets, "RAMT_DATASETS", False):
+        raise ImportError(
+            f"The module 'datasets' imported from {getattr(datasets, '__file__', '?')} is not the suite's "
+            "dataset package (another package, e.g. HuggingFace datasets, shadows it). Run from the "
+            "repository root or put it first on PYTHONPATH."
+        )
+    return datasets
+
+
+def build_dataset(cfg):
+    """Construct the dataset named by ``cfg.DATASET.NAME`` from the registry."""
+    from ramt.registry import DATASET_REGISTRY
+
+    name = cfg.DATASET.NAME
+    if not name:
+        raise ValueError(
+            "DATASET.NAME is empty. Pass --dataset-config-file configs/datasets/<name>.yaml "
+            "(e.g. configs/datasets/digits.yaml)."
+        )
+    if name not in DATASET_REGISTRY:
+        _import_datasets_package()
+    if cfg.VERBOSE:
+        print(f"Loading dataset: {name}")
+    return DATASET_REGISTRY.get(name)(cfg)
+
+
+class DatasetWrapper(Dataset):
+    """Turn a list of :class:`Datum` into dict samples (``img``, ``label``, ``domain``, ``impath``, ``index``).
+
+    An unreadable image raises :class:`BadImageError` naming its path. With
+    ``DATASET.SKIP_BAD_IMAGES`` it logs a warning and returns the next readable item of the list
+    (wrapping around) in its place, label included.
+    """
+
+    def __init__(self, cfg, data_source: Sequence[Datum], transform=None, is_train: bool = False):
+        self.cfg = cfg
+        self.data_source = data_source
+        self.transform = transform
+        self.is_train = is_train
+        self.k_tfm = int(cfg.DATALOADER.K_TRANSFORMS) if is_train else 1
+        self.return_img0 = bool(cfg.DATALOADER.RETURN_IMG0)
+        self.skip_bad = bool(cfg.DATASET.SKIP_BAD_IMAGES)
+        if self.k_tfm > 1 and transform is None:
+            raise ValueError("DATALOADER.K_TRANSFORMS > 1 needs a transform (INPUT.NO_TRANSFORM is True).")
+        self.to_tensor = build_to_tensor(cfg)
+
+    def __len__(self) -> int:
+        return len(self.data_source)
+
+    def _load(self, idx: int):
+        n = len(self.data_source)
+        for step in range(n):
+            j = (idx + step) % n
+            item = self.data_source[j]
+            try:
+                return j, item, read_image(item.impath)
+            except BadImageError as e:
+                if not self.skip_bad:
+                    raise
+                warnings.warn(f"Skipping bad image (DATASET.SKIP_BAD_IMAGES): {e}", stacklevel=2)
+        raise BadImageError(f"No readable image in the data source ({n} items); see the warnings above.")
+
+    def __getitem__(self, idx: int) -> dict:
+        j, item, img0 = self._load(idx)
+        output = {"label": item.label, "domain": item.domain, "impath": item.impath, "index": j}
+        if self.transform is None:
+            output["img"] = self.to_tensor(img0)
+        elif self.k_tfm > 1:
+            output["img"] = [self.transform(img0) for _ in range(self.k_tfm)]
+        else:
+            output["img"] = self.transform(img0)
+        if self.return_img0:
+            output["img0"] = self.to_tensor(img0)
+        return output
+
+
+_SAMPLERS = ("RandomSampler", "SequentialSampler")
+
+
+def build_data_loader(
+    cfg,
+    data_source: Sequence[Datum],
+    batch_size: int,
+    tfm=None,
+    is_train: bool = True,
+    shuffle: Optional[bool] = None,
+    sampler_type: Optional[str] = None,
+    drop_last: Optional[bool] = None,
+    dataset_wrapper=None,
+) -> DataLoader:
+    """A DataLoader over ``data_source``.
+
+    ``drop_last`` defaults to ``is_train and len(data_source) >= batch_size`` (so tiny few-shot
+    sets still give one batch); ``shuffle`` overrides the sampler type from the config.
+    """
+    if data_source is None or len(data_source) == 0:
+        raise ValueError(
+            "Cannot build a data loader over an empty data source; check the split file, NUM_SHOTS "
+            "and SUBSAMPLE_CLASSES."
+        )
+    if batch_size < 1:
+        raise ValueError(f"Batch size must be >= 1, got {batch_size}")
+    if shuffle is not None:
+        sampler_type = "RandomSampler" if shuffle else "SequentialSampler"
+    elif sampler_type is None:
+        sampler_type = cfg.DATALOADER.TRAIN_X.SAMPLER if is_train else cfg.DATALOADER.TEST.SAMPLER
+    if sampler_type not in _SAMPLERS:
+        raise ValueError(f"Unknown sampler {sampler_type!r}; supported: {', '.join(_SAMPLERS)}.")
+    wrapper = (dataset_wrapper or DatasetWrapper)(cfg, data_source, transform=tfm, is_train=is_train)
+    sampler = RandomSampler(wrapper) if sampler_type == "RandomSampler" else SequentialSampler(wrapper)
+    if drop_last is None:
+        drop_last = bool(is_train and len(data_source) >= batch_size)
+    num_workers = max(0, int(cfg.DATALOADER.NUM_WORKERS))
+    return DataLoader(
+        wrapper,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        drop_last=drop_last,
+        pin_memory=bool(cfg.USE_CUDA and torch.cuda.is_available()),
+        persistent_workers=num_workers > 0,
+    )
+
+
+def check_files(dataset) -> None:
+    """One pass over every listed image (``DATASET.CHECK_FILES``); raise listing the missing ones."""
+    import os
+
+    lists = [dataset.train_x, dataset.val or [], dataset.test]
+    missing = [d.impath for items in lists for d in items if not os.path.isfile(d.impath)]
+    if missing:
+        shown = "\n  ".join(missing[:10])
+        raise FileNotFoundError(
+            f"{len(missing)} listed image(s) of {type(dataset).__name__} do not exist, e.g.\n  {shown}\n"
+            "Check DATASET.ROOT and that the dataset is fully extracted (see docs/DATASETS.md)."
+        )
+
+
+class DataManager:
+    """Build the dataset, its transforms and (lazily) its loaders."""
+
+    def __init__(self, cfg, dataset=None, custom_tfm_train=None, custom_tfm_test=None):
+        self.cfg = cfg
+        self._dataset = dataset if dataset is not None else build_dataset(cfg)
+        if cfg.DATASET.CHECK_FILES:
+            check_files(self._dataset)
+        self.tfm_train = (
+            custom_tfm_train if custom_tfm_train is not None else build_transform(cfg, is_train=True)
+        )
+        self.tfm_test = (
+            custom_tfm_test if custom_tfm_test is not None else build_transform(cfg, is_train=False)
+        )
+        if cfg.VERBOSE:
+            self.show_dataset_summary()
+
+    @property
+    def dataset(self):
+        return self._dataset
+
+    @property
+    def num_classes(self) -> int:
+        return self._dataset.num_classes
+
+    @property
+    def lab2cname(self) -> dict:
+        return self._dataset.lab2cname
+
+    @property
+    def classnames(self) -> list:
+        return self._dataset.classnames
+
+    @property
+    def num_source_domains(self) -> int:
+        return getattr(self._dataset, "num_source_domains", 1)
+
+    @functools.cached_property
+    def train_loader_x(self) -> DataLoader:
+        return build_data_loader(
+            self.cfg,
+            self._dataset.train_x,
+            self.cfg.DATALOADER.TRAIN_X.BATCH_SIZE,
+            self.tfm_train,
+            is_train=True,
+            sampler_type=self.cfg.DATALOADER.TRAIN_X.SAMPLER,
+        )
+
+    @functools.cached_property
+    def val_loader(self) -> Optional[DataLoader]:
+        if not self._dataset.val:
+            return None
+        return build_data_loader(
+            self.cfg,
+            self._dataset.val,
+            self.cfg.DATALOADER.TEST.BATCH_SIZE,
+            self.tfm_test,
+            is_train=False,
+            sampler_type=self.cfg.DATALOADER.TEST.SAMPLER,
+        )
+
+    @functools.cached_property
+    def test_loader(self) -> DataLoader:
+        return build_data_loader(
+            self.cfg,
+            self._dataset.test,
+            self.cfg.DATALOADER.TEST.BATCH_SIZE,
+            self.tfm_test,
+            is_train=False,
+            sampler_type=self.cfg.DATALOADER.TEST.SAMPLER,
+        )
+
+    def show_dataset_summary(self) -> None:
+        ds = self._dataset
+        table = [["Dataset", self.cfg.DATASET.NAME or type(ds).__name__]]
+        if self.cfg.DATASET.SOURCE_DOMAINS:
+            table.append(["Source", self.cfg.DATASET.SOURCE_DOMAINS])
+        if self.cfg.DATASET.TARGET_DOMAINS:
+            table.append(["Target", self.cfg.DATASET.TARGET_DOMAINS])
+        table.append(["# classes", f"{ds.num_classes:,}"])
+        if ds.train_x:
+            table.append(["# train_x", f"{len(ds.train_x):,}"])
+        if ds.train_u:
+            table.append(["# train_u", f"{len(ds.train_u):,}"])
+        if ds.val:
+            table.append(["# val", f"{len(ds.val):,}"])
+        table.append(["# test", f"{len(ds.test):,}"])
+        print(tabulate(table, tablefmt="plain", disable_numparse=True))

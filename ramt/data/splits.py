@@ -1,0 +1,335 @@
+"""CoOp split files (``split_zhou_<Name>.json``), file fingerprints and the per-dataset layout table."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+from .datum import Datum
+
+__all__ = [
+    "DatasetInfo",
+    "DATASET_INFO",
+    "SplitFileNotFoundError",
+    "SplitFormatError",
+    "dataset_info",
+    "read_split",
+    "write_split",
+    "file_fingerprint",
+    "text_fingerprint",
+    "to_relpath",
+    "atomic_write_text",
+    "DatasetNotFoundError",
+    "dataset_root",
+    "require_dataset_dir",
+    "IMAGENET_CLASSNAMES_DRIVE_ID",
+]
+
+GDRIVE_URL = "https://drive.google.com/file/d/{}/view"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Where a dataset lives under the data root (datasets.md section 2)."""
+
+    name: str  # registry name
+    config_name: str  # yaml stem
+    folder: str  # folder under $DATA
+    image_prefix: str  # image folder relative to the dataset folder ("" = the folder itself)
+    split_file: str = ""  # split JSON file name ("" = no JSON split)
+    split_drive_id: str = ""  # Google Drive id of the split JSON
+    test_only: bool = False
+
+
+DATASET_INFO: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in [
+        DatasetInfo("ImageNet", "imagenet", "imagenet", "images"),
+        DatasetInfo(
+            "Caltech101",
+            "caltech101",
+            "caltech-101",
+            "101_ObjectCategories",
+            "split_zhou_Caltech101.json",
+            "1hyarUivQE36mY6jSomru6Fjd-JzwcCzN",
+        ),
+        DatasetInfo(
+            "OxfordPets",
+            "oxford_pets",
+            "oxford_pets",
+            "images",
+            "split_zhou_OxfordPets.json",
+            "1501r8Ber4nNKvmlFVQZ8SeUHTcdTTEqs",
+        ),
+        DatasetInfo(
+            "StanfordCars",
+            "stanford_cars",
+            "stanford_cars",
+            "",
+            "split_zhou_StanfordCars.json",
+            "1ObCFbaAgVu0I-k_Au-gIUcefirdAuizT",
+        ),
+        DatasetInfo(
+            "OxfordFlowers",
+            "oxford_flowers",
+            "oxford_flowers",
+            "jpg",
+            "split_zhou_OxfordFlowers.json",
+            "1Pp0sRXzZFZq15zVOzKjKBu4A9i01nozT",
+        ),
+        DatasetInfo(
+            "Food101",
+            "food101",
+            "food-101",
+            "images",
+            "split_zhou_Food101.json",
+            "1QK0tGi096I0Ba6kggatX1ee6dJFIcEJl",
+        ),
+        DatasetInfo("FGVCAircraft", "fgvc_aircraft", "fgvc_aircraft", "images"),
+        DatasetInfo(
+            "SUN397",
+            "sun397",
+            "sun397",
+            "SUN397",
+            "split_zhou_SUN397.json",
+            "1y2RD81BYuiyvebdN-JymPfyWYcd8_MUq",
+        ),
+        DatasetInfo(
+            "DescribableTextures",
+            "dtd",
+            "dtd",
+            "images",
+            "split_zhou_DescribableTextures.json",
+            "1u3_QfB467jqHgNXC00UIzbLZRQCg2S7x",
+        ),
+        DatasetInfo(
+            "EuroSAT",
+            "eurosat",
+            "eurosat",
+            "2750",
+            "split_zhou_EuroSAT.json",
+            "1Ip7yaCWFi0eaOFUGga0lUdVi_DDQth1o",
+        ),
+        DatasetInfo(
+            "UCF101",
+            "ucf101",
+            "ucf101",
+            "UCF-101-midframes",
+            "split_zhou_UCF101.json",
+            "1I0S0q91hJfsV9Gf4xDIjgDq4AqBNJb1y",
+        ),
+        DatasetInfo(
+            "ImageNetV2",
+            "imagenetv2",
+            "imagenetv2",
+            "imagenetv2-matched-frequency-format-val",
+            test_only=True,
+        ),
+        DatasetInfo("ImageNetSketch", "imagenet_sketch", "imagenet-sketch", "images", test_only=True),
+        DatasetInfo("ImageNetA", "imagenet_a", "imagenet-adversarial", "imagenet-a", test_only=True),
+        DatasetInfo("ImageNetR", "imagenet_r", "imagenet-rendition", "imagenet-r", test_only=True),
+        DatasetInfo("Digits", "digits", "digits", "images", "split_zhou_Digits.json"),
+    ]
+}
+
+# Google Drive id of ImageNet's classnames.txt (CLIP's cleaned names).
+IMAGENET_CLASSNAMES_DRIVE_ID = "1-61f_ol79pViBFDG_IDlUQSwoLcn2XXF"
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Look a dataset up by registry name or config name."""
+    if name in DATASET_INFO:
+        return DATASET_INFO[name]
+    for info in DATASET_INFO.values():
+        if info.config_name == name:
+            return info
+    raise KeyError(f"Unknown dataset '{name}'. Known: {', '.join(DATASET_INFO)}")
+
+
+class SplitFileNotFoundError(FileNotFoundError):
+    """A split file (or list file) that should be next to the images is missing."""
+
+
+class SplitFormatError(ValueError):
+    """A split file that is not valid JSON or has malformed entries."""
+
+
+def _split_download_hint(path: str) -> str:
+    base = os.path.basename(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    for info in DATASET_INFO.values():
+        if info.split_file == base and info.split_drive_id:
+            return (
+                f"Download {base} (Google Drive id {info.split_drive_id}, "
+                f"{GDRIVE_URL.format(info.split_drive_id)}) into {folder}; see docs/DATASETS.md."
+            )
+    return f"Put {base} into {folder}; see docs/DATASETS.md."
+
+
+def to_relpath(impath: str, image_prefix: str) -> str:
+    """The path of ``impath`` relative to ``image_prefix``, with '/' separators."""
+    prefix = image_prefix.rstrip("/\\")
+    if prefix and impath.startswith(prefix + os.sep):
+        rel = impath[len(prefix) + 1 :]
+    elif not prefix:
+        rel = impath
+    else:
+        rel = os.path.relpath(impath, prefix)
+    return rel.replace(os.sep, "/")
+
+
+def _parse_items(entries, path: str, key: str, image_prefix: str) -> list[Datum]:
+    if not isinstance(entries, list):
+        raise SplitFormatError(
+            f"Split file {path}: key '{key}' must map to a list of [relative_path, label, classname] "
+            f"entries, got {type(entries).__name__}. Re-download the file."
+        )
+    out = []
+    join = os.path.join
+    for i, entry in enumerate(entries):
+        if (
+            not isinstance(entry, (list, tuple))
+            or len(entry) != 3
+            or not isinstance(entry[0], str)
+            or isinstance(entry[1], bool)
+            or not isinstance(entry[1], int)
+            or not isinstance(entry[2], str)
+        ):
+            raise SplitFormatError(
+                f"Split file {path}: entry {i} of '{key}' is {entry!r}; expected "
+                "[relative_path (str), label (int), classname (str)]. Re-download the file."
+            )
+        rel, label, cname = entry
+        if label < 0:
+            raise SplitFormatError(f"Split file {path}: entry {i} of '{key}' has a negative label {label}.")
+        impath = join(image_prefix, rel) if image_prefix else rel
+        out.append(Datum(impath=impath, label=label, classname=cname))
+    return out
+
+
+def read_split(path: str, image_prefix: str) -> tuple[list[Datum], list[Datum], list[Datum]]:
+    """Read a CoOp split file; return ``(train, val, test)`` lists in file order.
+
+    Each entry ``[relative_path, label, classname]`` becomes a :class:`Datum` whose path is
+    ``image_prefix`` joined with the relative path.
+    """
+    if not os.path.isfile(path):
+        raise SplitFileNotFoundError(f"Split file not found: {path}. {_split_download_hint(path)}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SplitFormatError(
+            f"Split file {path} is not valid JSON ({e}). It may be truncated or an HTML download "
+            f"page. {_split_download_hint(path)}"
+        ) from e
+    if not isinstance(data, dict):
+        raise SplitFormatError(f"Split file {path}: expected a JSON object with keys train/val/test.")
+    lists = []
+    for key in ("train", "val", "test"):
+        if key not in data:
+            raise SplitFormatError(
+                f"Split file {path} has no key '{key}' (keys: {sorted(data)}). {_split_download_hint(path)}"
+            )
+        lists.append(_parse_items(data[key], path, key, image_prefix))
+    return lists[0], lists[1], lists[2]
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def items_to_entries(items: Sequence[Datum], image_prefix: str) -> list[list]:
+    return [[to_relpath(it.impath, image_prefix), it.label, it.classname] for it in items]
+
+
+def write_split(
+    train: Sequence[Datum], val: Sequence[Datum], test: Sequence[Datum], path: str, image_prefix: str
+) -> None:
+    """Write a split file in CoOp's format (paths relative to ``image_prefix``), atomically."""
+    data = {
+        "train": items_to_entries(train, image_prefix),
+        "val": items_to_entries(val, image_prefix),
+        "test": items_to_entries(test, image_prefix),
+    }
+    atomic_write_text(path, json.dumps(data))
+
+
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_fingerprint(*paths: str) -> str:
+    """SHA-256 hex digest of one file; for several, of their names and digests in order."""
+    if not paths:
+        raise ValueError("file_fingerprint needs at least one path")
+    for p in paths:
+        if not os.path.isfile(p):
+            raise SplitFileNotFoundError(f"Cannot fingerprint {p}: file not found.")
+    if len(paths) == 1:
+        return _sha256_file(paths[0])
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(f"{os.path.basename(p)}\0{_sha256_file(p)}\n".encode())
+    return h.hexdigest()
+
+
+def text_fingerprint(text: str, extra: Optional[str] = None) -> str:
+    """SHA-256 hex digest of a string (used for folder-scan indexes)."""
+    h = hashlib.sha256(text.encode("utf-8"))
+    if extra:
+        h.update(b"\0" + extra.encode("utf-8"))
+    return h.hexdigest()
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset folder (or a required file in it) that is not under the data root."""
+
+
+def dataset_root(cfg) -> str:
+    """``DATASET.ROOT`` (``~`` expanded), else the ``DATA`` environment variable."""
+    root = cfg.DATASET.ROOT or os.environ.get("DATA", "")
+    if not root:
+        raise DatasetNotFoundError(
+            f"DATASET.ROOT is empty, so dataset {cfg.DATASET.NAME or '?'} cannot be located. Pass "
+            "--root <data folder> (or set the DATA environment variable); see docs/DATASETS.md."
+        )
+    return os.path.abspath(os.path.expanduser(root))
+
+
+def require_dataset_dir(root: str, name: str) -> str:
+    """Return ``<root>/<folder>`` for dataset ``name``, or raise a one-paragraph error with the fix."""
+    info = dataset_info(name)
+    path = os.path.join(root, info.folder)
+    if not os.path.isdir(path):
+        raise DatasetNotFoundError(
+            f"Dataset {info.name} not found: expected its folder at {path}. Download and prepare it "
+            f"there (`python -m ramt.data.prepare {info.config_name} --root {root}`; see "
+            f"docs/DATASETS.md for the layout and sources), or pass the right --root / set DATA if "
+            "the data lives elsewhere."
+        )
+    return path

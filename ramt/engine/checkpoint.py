@@ -1,0 +1,64 @@
+"""Checkpoint files: ``<dir>/<name>/model.pth.tar-N`` + ``checkpoint`` pointer, resume state.
+
+Every write is atomic (temp file + rename). Loading uses ``weights_only=True``: checkpoints
+hold tensors and plain values only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import torch
+
+from ramt.utils.io import atomic_torch_save, atomic_write_text, mkdir_if_missing
+
+POINTER = "checkpoint"
+RESUME_FILE = "resume.pth.tar"
+
+
+def save_checkpoint(state: dict, save_dir: str, model_name: str = "", is_best: bool = False) -> str:
+    """Save ``state`` as ``save_dir/model.pth.tar-<epoch>`` (or ``model_name``) and update the pointer.
+
+    The pointer tracks regular checkpoints only; ``model-best.pth.tar`` never redirects it.
+    """
+    mkdir_if_missing(save_dir)
+    if is_best:
+        fpath = os.path.join(save_dir, "model-best.pth.tar")
+        atomic_torch_save(state, fpath)
+        print(f'Best checkpoint saved to "{fpath}"')
+        return fpath
+    name = model_name or f"model.pth.tar-{state['epoch']}"
+    fpath = os.path.join(save_dir, name)
+    atomic_torch_save(state, fpath)
+    print(f"Checkpoint saved to {fpath}")
+    atomic_write_text(os.path.join(save_dir, POINTER), os.path.basename(fpath) + "\n")
+    return fpath
+
+
+def load_checkpoint(fpath: str) -> dict:
+    if not os.path.isfile(fpath):
+        raise FileNotFoundError(
+            f'No checkpoint at "{fpath}". Check --model-dir/--load-epoch (the run folder must contain '
+            "<name>/model.pth.tar-<epoch>) or train the model first."
+        )
+    try:
+        return torch.load(fpath, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt or foreign file
+        raise RuntimeError(f'Cannot load checkpoint "{fpath}": {e}. The file is corrupt or not a checkpoint of this suite.') from e
+
+
+def pointed_checkpoint(model_dir: str) -> Optional[str]:
+    """The file named in ``model_dir/checkpoint``, or None."""
+    pointer = os.path.join(model_dir, POINTER)
+    if not os.path.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        name = f.readline().strip()
+    path = os.path.join(model_dir, name)
+    return path if name and os.path.isfile(path) else None
+
+
+def remove_if_exists(path: str) -> None:
+    if os.path.exists(path):
+        os.remove(path)

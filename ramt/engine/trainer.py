@@ -1,0 +1,421 @@
+"""Trainer base classes with Dassl's life cycle (build_model / forward_backward / model_inference)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from collections import OrderedDict
+from typing import Iterator, Optional
+
+import torch
+import torch.nn as nn
+import yaml
+from tqdm import tqdm
+
+from ramt.engine.checkpoint import RESUME_FILE, load_checkpoint, pointed_checkpoint, remove_if_exists, save_checkpoint
+from ramt.engine.evaluator import build_evaluator
+from ramt.utils.io import atomic_torch_save, atomic_write_json
+from ramt.utils.meters import AverageMeter, MetricMeter
+from ramt.utils.seed import get_rng_state, set_rng_state
+
+RESULTS_FILE = "results.json"
+
+
+def cfg_to_dict(cfg) -> dict:
+    """A plain nested dict of a yacs config (tuples become lists)."""
+    return yaml.safe_load(cfg.dump())
+
+
+class TrainerBase:
+    """Model registry, checkpointing and the epoch loop."""
+
+    def __init__(self) -> None:
+        self._models: "OrderedDict[str, nn.Module]" = OrderedDict()
+        self._optims: "OrderedDict[str, Optional[torch.optim.Optimizer]]" = OrderedDict()
+        self._scheds: "OrderedDict[str, object]" = OrderedDict()
+
+    # ------------------------------------------------------------ registry
+    def register_model(self, name: str = "model", model=None, optim=None, sched=None) -> None:
+        if self.__dict__.get("_models") is None:
+            raise AttributeError("Cannot assign model before super().__init__() call")
+        if name in self._models:
+            raise KeyError(f"A model named '{name}' is already registered")
+        self._models[name] = model
+        self._optims[name] = optim
+        self._scheds[name] = sched
+
+    def get_model_names(self, names=None) -> list[str]:
+        names_real = list(self._models.keys())
+        if names is None:
+            return names_real
+        names = [names] if isinstance(names, str) else names
+        for n in names:
+            if n not in names_real:
+                raise KeyError(f"No registered model named '{n}'; registered: {names_real}")
+        return names
+
+    # ---------------------------------------------------------- checkpoints
+    def checkpoint_state(self, name: str) -> dict:
+        """The artefact saved for model ``name`` (trainers may store something more compact)."""
+        optim, sched = self._optims[name], self._scheds[name]
+        return {
+            "state_dict": self._models[name].state_dict(),
+            "optimizer": optim.state_dict() if optim is not None else None,
+            "scheduler": sched.state_dict() if sched is not None else None,
+        }
+
+    def load_checkpoint_state(self, name: str, checkpoint: dict) -> None:
+        """Restore model ``name`` from an artefact written by :meth:`checkpoint_state`."""
+        self._models[name].load_state_dict(checkpoint["state_dict"])
+
+    def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result=None, model_name: str = "") -> None:
+        for name in self.get_model_names():
+            state = self.checkpoint_state(name)
+            state.update(epoch=epoch + 1, val_result=val_result)
+            save_checkpoint(state, os.path.join(directory, name), model_name=model_name, is_best=is_best)
+
+    def save_resume_state(self, epoch: int, directory: str) -> None:
+        """Write the full training state (real-valued weights, optimisers, schedulers, RNG) atomically."""
+        state = {"epoch": epoch + 1, "rng": get_rng_state(), "models": {}}
+        for name in self.get_model_names():
+            optim, sched = self._optims[name], self._scheds[name]
+            state["models"][name] = {
+                "state_dict": self._models[name].state_dict(),
+                "optimizer": optim.state_dict() if optim is not None else None,
+                "scheduler": sched.state_dict() if sched is not None else None,
+            }
+        path = os.path.join(directory, RESUME_FILE)
+        atomic_torch_save(state, path)
+        print(f"Resume state saved to {path}")
+
+    def resume_model_if_exist(self, directory: str) -> int:
+        """Continue from ``resume.pth.tar`` or a finished run's final checkpoints; return the start epoch."""
+        names = self.get_model_names()
+        resume_path = os.path.join(directory, RESUME_FILE)
+        if os.path.isfile(resume_path):
+            print(f"Found checkpoint at {directory} (will resume training)")
+            print(f'Loading checkpoint from "{resume_path}"')
+            state = load_checkpoint(resume_path)
+            for name in names:
+                entry = state["models"][name]
+                self._models[name].load_state_dict(entry["state_dict"])
+                print("Loaded model weights")
+                if entry["optimizer"] is not None and self._optims[name] is not None:
+                    self._optims[name].load_state_dict(entry["optimizer"])
+                    print("Loaded optimizer")
+                if entry["scheduler"] is not None and self._scheds[name] is not None:
+                    self._scheds[name].load_state_dict(entry["scheduler"])
+                    print("Loaded scheduler")
+            set_rng_state(state["rng"])
+            print(f"Previous epoch: {state['epoch']}")
+            return int(state["epoch"])
+        finals = [pointed_checkpoint(os.path.join(directory, n)) for n in names]
+        if names and all(finals):
+            states = [load_checkpoint(p) for p in finals]
+            if all(int(s["epoch"]) >= self.max_epoch for s in states):
+                print(f"Found checkpoint at {directory} (training already finished)")
+                for name, path, state in zip(names, finals, states):
+                    print(f'Loading checkpoint from "{path}"')
+                    self.load_checkpoint_state(name, state)
+                    print("Loaded model weights")
+                print(f"Previous epoch: {states[0]['epoch']}")
+                return self.max_epoch
+        print("No checkpoint found, train from scratch")
+        return 0
+
+    def load_model(self, directory: Optional[str], epoch: Optional[int] = None) -> None:
+        """Load artefacts for evaluation: model-best if present, else the pointer (or ``epoch``)."""
+        if not directory:
+            print("Note that load_model() is skipped as no pretrained model is given")
+            return
+        for name in self.get_model_names():
+            model_dir = os.path.join(directory, name)
+            if epoch is not None:
+                path = os.path.join(model_dir, f"model.pth.tar-{epoch}")
+            elif os.path.isfile(os.path.join(model_dir, "model-best.pth.tar")):
+                path = os.path.join(model_dir, "model-best.pth.tar")
+            else:
+                path = pointed_checkpoint(model_dir)
+                if path is None:
+                    raise FileNotFoundError(
+                        f'No checkpoint for "{name}" in "{model_dir}" (no "checkpoint" pointer file). '
+                        "Point --model-dir at a finished run folder or pass --load-epoch N."
+                    )
+            checkpoint = load_checkpoint(path)
+            print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')
+            self.load_checkpoint_state(name, checkpoint)
+
+    # ------------------------------------------------------------- helpers
+    def set_model_mode(self, mode: str = "train", names=None) -> None:
+        for name in self.get_model_names(names):
+            self._models[name].train(mode == "train")
+
+    def update_lr(self, names=None) -> None:
+        for name in self.get_model_names(names):
+            if self._scheds[name] is not None:
+                self._scheds[name].step()
+
+    def get_current_lr(self, names=None) -> float:
+        for name in self.get_model_names(names):
+            if self._optims[name] is not None:
+                return self._optims[name].param_groups[0]["lr"]
+        return 0.0
+
+    def detect_anomaly(self, loss: torch.Tensor, what: str = "Loss") -> None:
+        if not torch.isfinite(loss).all():
+            raise FloatingPointError(
+                f"{what} is infinite or NaN! (epoch {self.epoch + 1}, batch {getattr(self, 'batch_idx', -1) + 1}). "
+                "The run is stopped; no final checkpoint or result was written. Lower OPTIM.LR or check the data."
+            )
+
+    def model_zero_grad(self, names=None) -> None:
+        for name in self.get_model_names(names):
+            if self._optims[name] is not None:
+                self._optims[name].zero_grad(set_to_none=True)
+
+    def model_backward(self, loss: torch.Tensor) -> None:
+        self.detect_anomaly(loss)
+        loss.backward()
+
+    def model_update(self, names=None) -> None:
+        for name in self.get_model_names(names):
+            if self._optims[name] is not None:
+                self._optims[name].step()
+
+    def model_backward_and_update(self, loss: torch.Tensor, names=None) -> None:
+        self.model_zero_grad(names)
+        self.model_backward(loss)
+        self.model_update(names)
+
+    # ---------------------------------------------------------------- loop
+    def train(self, start_epoch: int, max_epoch: int) -> None:
+        self.start_epoch = start_epoch
+        self.max_epoch = max_epoch
+        self.before_train()
+        for self.epoch in range(self.start_epoch, self.max_epoch):
+            self.before_epoch()
+            self.run_epoch()
+            self.after_epoch()
+        self.after_train()
+
+    def before_train(self) -> None:
+        pass
+
+    def after_train(self) -> None:
+        pass
+
+    def before_epoch(self) -> None:
+        pass
+
+    def after_epoch(self) -> None:
+        pass
+
+    def run_epoch(self) -> None:
+        raise NotImplementedError
+
+    def forward_backward(self, batch) -> dict:
+        raise NotImplementedError
+
+
+class SimpleTrainer(TrainerBase):
+    """Builds data, model and evaluator from the config; runs the standard hooks."""
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        self.check_cfg(cfg)
+        use_cuda = torch.cuda.is_available() and cfg.USE_CUDA
+        self.device = torch.device("cuda") if use_cuda else torch.device("cpu")
+        self.start_epoch = self.epoch = 0
+        self.max_epoch = cfg.OPTIM.MAX_EPOCH
+        self.output_dir = cfg.OUTPUT_DIR
+        self.cfg = cfg
+        self.extra_results: dict = {}
+        self._time_start = time.time()
+        self.build_data_loader()
+        self.build_model()
+        self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
+        self.best_result = -float("inf")
+
+    def check_cfg(self, cfg) -> None:
+        """Trainers validate their own config keys here."""
+
+    def train(self) -> None:  # type: ignore[override]
+        super().train(self.start_epoch, self.max_epoch)
+
+    # ---------------------------------------------------------------- data
+    def build_data_loader(self) -> None:
+        from ramt.data.manager import DataManager
+
+        self.dm = DataManager(self.cfg)
+        self.num_classes = self.dm.num_classes
+        self.num_source_domains = 1
+        self.lab2cname = self.dm.lab2cname
+
+    @property
+    def train_loader_x(self):
+        return self.dm.train_loader_x
+
+    @property
+    def val_loader(self):
+        return self.dm.val_loader
+
+    @property
+    def test_loader(self):
+        return self.dm.test_loader
+
+    @property
+    def classnames(self) -> list[str]:
+        return self.dm.classnames
+
+    def build_model(self) -> None:
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- hooks
+    def before_train(self) -> None:
+        directory = self.cfg.RESUME or self.output_dir
+        self.start_epoch = self.resume_model_if_exist(directory)
+        self.time_start = time.time()
+
+    def after_epoch(self) -> None:
+        last_epoch = (self.epoch + 1) == self.max_epoch
+        do_test = not self.cfg.TEST.NO_TEST
+        freq = self.cfg.TRAIN.CHECKPOINT_FREQ
+        if do_test and self.cfg.TEST.FINAL_MODEL == "best_val":
+            curr_result = self.test(split="val")
+            if curr_result > self.best_result:
+                self.best_result = curr_result
+                self.save_model(self.epoch, self.output_dir, is_best=True, val_result=curr_result)
+        if last_epoch:
+            self.save_model(self.epoch, self.output_dir)
+            remove_if_exists(os.path.join(self.output_dir, RESUME_FILE))
+        elif freq > 0 and (self.epoch + 1) % freq == 0:
+            self.save_resume_state(self.epoch, self.output_dir)
+
+    def after_train(self) -> None:
+        print("Finish training")
+        if not self.cfg.TEST.NO_TEST:
+            if self.cfg.TEST.FINAL_MODEL == "best_val":
+                print("Deploy the model with the best val performance")
+                self.load_model(self.output_dir)
+            else:
+                print("Deploy the last-epoch model")
+            self.test()
+            self.write_results()
+        print(f"Elapsed: {self.elapsed_str()}")
+
+    def elapsed_str(self) -> str:
+        return str(datetime.timedelta(seconds=int(round(time.time() - self._time_start))))
+
+    # ---------------------------------------------------------------- test
+    def before_test(self, split: str) -> None:
+        """Called once before evaluating a split (e.g. to compute text features once)."""
+
+    def after_test(self, split: str) -> None:
+        pass
+
+    def predict(self, loader, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (logits, labels) per batch; frozen-encoder trainers may serve cached features."""
+        for batch in tqdm(loader, desc=f"eval {split}", leave=False, dynamic_ncols=True):
+            inputs, labels = self.parse_batch_test(batch)
+            yield self.model_inference(inputs), labels
+
+    @torch.no_grad()
+    def test(self, split: Optional[str] = None) -> float:
+        self.set_model_mode("eval")
+        self.evaluator.reset()
+        split = split or self.cfg.TEST.SPLIT
+        if split == "val" and self.val_loader is not None:
+            loader = self.val_loader
+        else:
+            split = "test"
+            loader = self.test_loader
+        print(f"Evaluate on the *{split}* set")
+        self.before_test(split)
+        for logits, labels in self.predict(loader, split):
+            self.evaluator.process(logits, labels)
+        self.after_test(split)
+        results = self.evaluator.evaluate()
+        self.last_results = dict(results, split=split)
+        self.report_after_test(split)
+        return list(results.values())[0]
+
+    def report_after_test(self, split: str) -> None:
+        """Print extra blocks after the result (R-AMT prints its sparsity here)."""
+
+    def write_results(self) -> None:
+        """Write ``results.json`` atomically next to the log (read by the report collector)."""
+        from ramt.methods import method_label
+
+        res = getattr(self, "last_results", None)
+        if res is None:
+            return
+        cfg = self.cfg
+        cfg_dict = cfg_to_dict(cfg)
+        payload = {
+            "format": 1,
+            "trainer": cfg.TRAINER.NAME,
+            "method": method_label(cfg_dict),
+            "dataset": cfg.DATASET.NAME,
+            "dataset_config": getattr(self, "dataset_config_name", ""),
+            "shots": int(cfg.DATASET.NUM_SHOTS),
+            "seed": int(cfg.SEED),
+            "backbone": cfg.MODEL.BACKBONE.NAME or os.path.basename(cfg.MODEL.BACKBONE.PATH),
+            "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
+            "split": res["split"],
+            "eval_only": bool(getattr(self, "eval_only", False)),
+            "metrics": {k: float(v) for k, v in res.items() if k != "split"},
+            "sparsity": self.extra_results.get("sparsity"),
+            "extra": {k: v for k, v in self.extra_results.items() if k != "sparsity"},
+            "elapsed_s": round(time.time() - self._time_start, 2),
+            "output_dir": os.path.abspath(self.output_dir),
+            "config": cfg_dict,
+            "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
+        }
+        atomic_write_json(os.path.join(self.output_dir, RESULTS_FILE), payload)
+
+    # -------------------------------------------------------------- batches
+    def parse_batch_test(self, batch: dict):
+        return batch["img"].to(self.device, non_blocking=True), batch["label"].to(self.device, non_blocking=True)
+
+    def model_inference(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs)
+
+
+class TrainerX(SimpleTrainer):
+    """A trainer over labelled data only (``train_loader_x``)."""
+
+    def run_epoch(self) -> None:
+        self.set_model_mode("train")
+        losses = MetricMeter()
+        batch_time = AverageMeter()
+        data_time = AverageMeter()
+        loader = self.train_loader_x
+        self.num_batches = len(loader)
+        print_freq = self.cfg.TRAIN.PRINT_FREQ
+        end = time.time()
+        for self.batch_idx, batch in enumerate(loader):
+            data_time.update(time.time() - end)
+            loss_summary = self.forward_backward(batch)
+            batch_time.update(time.time() - end)
+            losses.update(loss_summary)
+            meet_freq = (self.batch_idx + 1) % print_freq == 0
+            only_few_batches = self.num_batches < print_freq
+            if meet_freq or only_few_batches:
+                nb_remain = self.num_batches - self.batch_idx - 1
+                nb_remain += (self.max_epoch - self.epoch - 1) * self.num_batches
+                eta = str(datetime.timedelta(seconds=int(batch_time.avg * nb_remain)))
+                print(
+                    f"epoch [{self.epoch + 1}/{self.max_epoch}] "
+                    f"batch [{self.batch_idx + 1}/{self.num_batches}] "
+                    f"time {batch_time.val:.3f} ({batch_time.avg:.3f}) "
+                    f"data {data_time.val:.3f} ({data_time.avg:.3f}) "
+                    f"{losses} lr {self.get_current_lr():.4e} eta {eta}"
+                )
+            end = time.time()
+
+    def parse_batch_train(self, batch: dict):
+        return batch["img"].to(self.device, non_blocking=True), batch["label"].to(self.device, non_blocking=True)
+
+    def is_last_batch(self) -> bool:
+        return (self.batch_idx + 1) == self.num_batches

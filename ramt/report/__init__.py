@@ -1,0 +1,109 @@
+"""Results collector, tables and plots: ``python -m ramt.report OUTPUT_DIR [--published]``.
+
+``write_report`` walks an output tree (every method's run folders), reads each run
+(``results.json``, else ``log.txt``), and writes next to each other in the report folder:
+
+- ``results_tidy.csv``: one row per run (finished, crashed or superseded);
+- ``fewshot_summary.csv``: mean/std/n per (method, backbone, dataset, shots), with the
+  published value and the delta;
+- ``fewshot_table.md``: the paper-style table(s), optionally with the published numbers;
+- ``base2new_table.md`` and ``domain_generalisation_table.md`` when such runs exist;
+- ``missing.md``: missing and crashed seeds;
+- ``fewshot_<dataset>.png/.pdf`` and ``fewshot_average.png/.pdf``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ramt.report.collect import TIDY_COLUMNS, collect_runs, parse_log, read_run
+from ramt.report.tables import (
+    DEFAULT_SEEDS,
+    base2new_table_md,
+    dg_table_md,
+    fewshot_summary,
+    fewshot_table_md,
+    missing_md,
+)
+
+__all__ = ["TIDY_COLUMNS", "build_parser", "collect_runs", "main", "parse_log", "read_run", "write_report"]
+
+
+def write_report(
+    output_dir: str | Path,
+    out_dir: str | Path | None = None,
+    published: bool = False,
+    shots: Sequence[int] | None = None,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+    plots: bool = True,
+) -> dict[str, Path]:
+    """Collect every run under ``output_dir`` and write the report files; returns name -> path."""
+    output_dir = Path(output_dir)
+    out = Path(out_dir) if out_dir is not None else output_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    df = collect_runs(output_dir, exclude=[out])
+    if shots:
+        keep = set(int(k) for k in shots) | {0}
+        df = df[df["shots"].isin(keep) | (df["protocol"] != "fewshot")].reset_index(drop=True)
+    files: dict[str, Path] = {}
+
+    def _write(name: str, text: str) -> None:
+        path = out / name
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        tmp.replace(path)
+        files[name] = path
+
+    tidy = out / "results_tidy.csv"
+    df.to_csv(tidy, index=False)
+    files["results_tidy.csv"] = tidy
+    summ = out / "fewshot_summary.csv"
+    fewshot_summary(df, with_published=published).to_csv(summ, index=False, float_format="%.4f")
+    files["fewshot_summary.csv"] = summ
+    _write("fewshot_table.md", fewshot_table_md(df, with_published=published, shots=shots, expected_seeds=seeds))
+    _write("missing.md", missing_md(df, seeds))
+    if not df.empty and (df["protocol"] == "base2new").any():
+        _write("base2new_table.md", base2new_table_md(df))
+    if not df.empty and (df["protocol"] == "domain_generalisation").any():
+        _write("domain_generalisation_table.md", dg_table_md(df))
+    if plots and not df.empty:
+        from ramt.report.plots import plot_fewshot
+
+        for p in plot_fewshot(df, out, with_published=published):
+            files[p.name] = p
+    return files
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m ramt.report",
+        description="Collect every run under OUTPUT_DIR and write the tidy CSV, Markdown tables and plots.",
+    )
+    p.add_argument("output_dir", help="the output tree of the runner scripts (e.g. output/)")
+    p.add_argument("--published", action="store_true", help="show the published numbers and deltas")
+    p.add_argument("--out", default=None, help="report folder (default: OUTPUT_DIR/report)")
+    p.add_argument("--shots", type=int, nargs="+", default=None, help="only these shot counts")
+    p.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="expected seeds")
+    p.add_argument("--no-plots", action="store_true", help="skip the plots")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not Path(args.output_dir).is_dir():
+        print(f"error: {args.output_dir} is not a folder", file=sys.stderr)
+        return 2
+    files = write_report(
+        args.output_dir,
+        out_dir=args.out,
+        published=args.published,
+        shots=args.shots,
+        seeds=args.seeds,
+        plots=not args.no_plots,
+    )
+    for name in sorted(files):
+        print(f"wrote {files[name]}")
+    return 0

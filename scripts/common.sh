@@ -1,0 +1,50 @@
+# Shared helpers for the runner scripts (sourced, not executed).
+#   DATA    dataset root           (default ./data; Digits is generated there on first use)
+#   OUTPUT  output root            (default ./output)
+#   SEEDS   seeds to run           (default "1 2 3")
+#   PYTHON  interpreter            (default python)
+set -euo pipefail
+
+ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT_DIR"
+DATA="${DATA:-./data}"
+OUTPUT="${OUTPUT:-./output}"
+SEEDS="${SEEDS:-1 2 3}"
+PYTHON="${PYTHON:-python}"
+
+die() { echo "ERROR: $*" >&2; exit 2; }
+
+# require_dataset NAME: the dataset config must exist.
+require_dataset() {
+  local name="$1"
+  if [ ! -f "configs/datasets/${name}.yaml" ]; then
+    local known
+    known=$(ls configs/datasets | sed 's/\.yaml$//' | tr '\n' ' ')
+    die "unknown dataset '${name}': there is no configs/datasets/${name}.yaml. Known datasets: ${known}"
+  fi
+}
+
+# require_shots K
+require_shots() {
+  [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] || die "SHOTS must be a positive integer (1, 2, 4, 8 or 16), got '$1'"
+}
+
+# is_finished DIR [--test-log]: the run's log.txt holds a result after the end signal.
+is_finished() { "$PYTHON" -m ramt.runs is-finished "$@"; }
+
+# run_train DIR [--test-log] -- TRAIN_ARGS...: skip finished runs, (re-)run the others.
+run_train() {
+  local dir="$1"; shift
+  local mode=()
+  if [ "${1:-}" = "--test-log" ]; then mode=(--test-log); shift; fi
+  [ "${1:-}" = "--" ] && shift
+  if is_finished "$dir" "${mode[@]}"; then
+    echo "Skip ${dir}: finished (its log.txt holds a result)"
+    return 0
+  fi
+  if [ -d "$dir" ]; then
+    echo "Re-run ${dir}: unfinished (resumes from its last checkpoint when there is one)"
+  fi
+  echo "Run ${dir}"
+  "$PYTHON" train.py --root "$DATA" --output-dir "$dir" "$@"
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Reproduce the paper's few-shot table: 6 methods x 11 datasets x 3 seeds at 16 shots
+# (zero-shot CLIP, R-AMT, CoOp, Tip-Adapter(-F), CoOp+R-AMT, Tip-Adapter+R-AMT), then write
+# the report (python -m ramt.report OUTPUT --published).
+#
+#   bash scripts/reproduce_paper.sh --dry-run            # list the 176 jobs
+#   bash scripts/reproduce_paper.sh --all-shots --dry-run # shots 16 8 4 2 1 (836 jobs)
+#   bash scripts/reproduce_paper.sh --gpus 0,1,2,3       # one job per GPU
+#   bash scripts/reproduce_paper.sh --slurm --partition gpu --timeout-min 720
+#   bash scripts/reproduce_paper.sh --datasets digits --extra "MODEL.BACKBONE.NAME tiny"
+#
+# Resumable: re-run the same command; every runner script skips finished seeds and re-runs
+# crashed ones. All arguments go to `python -m ramt.sweep` (see --help).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+exec "${PYTHON:-python}" -m ramt.sweep "$@"
