@@ -114,7 +114,15 @@ def build_jobs(
         for dataset in datasets:
             if method == "zsclip":
                 jobs.append(
-                    Job(job_name(method, dataset), method, dataset, None, None, ("bash", script, dataset, *extra), base_env)
+                    Job(
+                        job_name(method, dataset),
+                        method,
+                        dataset,
+                        None,
+                        None,
+                        ("bash", script, dataset, *extra),
+                        base_env,
+                    )
                 )
                 continue
             for k in shots:
@@ -153,7 +161,9 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def subprocess_runner(log_dir: Path | None = None, cwd: str | None = None) -> Callable[[Job, str | None], int]:
+def subprocess_runner(
+    log_dir: Path | None = None, cwd: str | None = None
+) -> Callable[[Job, str | None], int]:
     """A runner for ``run_local``: runs the job's command, with CUDA_VISIBLE_DEVICES set to its GPU."""
 
     def run(job: Job, gpu: str | None) -> int:
@@ -164,7 +174,9 @@ def subprocess_runner(log_dir: Path | None = None, cwd: str | None = None) -> Ca
             return subprocess.run(list(job.argv), env=env, cwd=cwd).returncode
         log_dir.mkdir(parents=True, exist_ok=True)
         with open(log_dir / f"{_safe(job.name)}.log", "a") as fh:
-            return subprocess.run(list(job.argv), env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT).returncode
+            return subprocess.run(
+                list(job.argv), env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT
+            ).returncode
 
     return run
 
@@ -378,7 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", type=_str_list, default=list(METHODS), help=f"subset of {','.join(METHODS)}")
     p.add_argument("--datasets", type=_str_list, default=list(FEWSHOT_DATASETS), help="dataset config names")
     p.add_argument("--seeds", type=_int_list, default=list(DEFAULT_SEEDS), help="seeds, e.g. '1,2,3'")
-    p.add_argument("--extra", default="", help="config overrides for every job, e.g. 'MODEL.BACKBONE.NAME tiny'")
+    p.add_argument(
+        "--extra", default="", help="config overrides for every job, e.g. 'MODEL.BACKBONE.NAME tiny'"
+    )
     p.add_argument("--output", default=None, help="output root (env OUTPUT of the scripts; default ./output)")
     p.add_argument("--data", default=None, help="data root (env DATA of the scripts; default ./data)")
     p.add_argument("--gpus", type=_str_list, default=None, help="local GPUs, one worker each, e.g. '0,1,2,3'")
@@ -391,7 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cpus-per-task", type=int, default=8)
     s.add_argument("--mem-gb", type=int, default=64)
     s.add_argument("--slurm-folder", default=None, help="submitit logs (default OUTPUT/slurm/%%j)")
-    s.add_argument("--slurm-extra", action="append", default=[], help="additional sbatch KEY=VALUE (repeatable)")
+    s.add_argument(
+        "--slurm-extra", action="append", default=[], help="additional sbatch KEY=VALUE (repeatable)"
+    )
     s.add_argument("--no-wait", action="store_true", help="submit and exit (run the report later)")
     s.add_argument("--cluster", default=None, help=argparse.SUPPRESS)  # "local"/"debug" for tests
     return p
@@ -439,7 +455,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         status = submit_slurm(jobs, executor, cwd=os.getcwd(), wait=not args.no_wait)
         if args.no_wait:
-            print(f"[sweep] submitted {len(status)} jobs; run `python -m ramt.report {output} --published` when done")
+            print(
+                f"[sweep] submitted {len(status)} jobs; run `python -m ramt.report {output} --published` when done"
+            )
             return 0
     else:
         log_dir = Path(output) / "sweep_logs" if args.gpus and len(args.gpus) > 1 else None

@@ -1,6 +1,7 @@
 """DataManager, the dataset wrapper and the loader builder (Dassl names, lazy loaders)."""
 
-from __future__ import annotations
+from __future__ import os
+import annotations
 
 import functools
 import warnings
@@ -168,7 +169,8 @@ def build_data_loader(
     sampler = RandomSampler(wrapper) if sampler_type == "RandomSampler" else SequentialSampler(wrapper)
     if drop_last is None:
         drop_last = bool(is_train and len(data_source) >= batch_size)
-    num_workers = max(0, int(cfg.DATALOADER.NUM_WORKERS))
+    # Never more workers than CPU cores (the configs ask for CoOp's 8).
+    num_workers = max(0, min(int(cfg.DATALOADER.NUM_WORKERS), os.cpu_count() or 1))
     return DataLoader(
         wrapper,
         batch_size=batch_size,
@@ -176,7 +178,9 @@ def build_data_loader(
         num_workers=num_workers,
         drop_last=drop_last,
         pin_memory=bool(cfg.USE_CUDA and torch.cuda.is_available()),
-        persistent_workers=num_workers > 0,
+        # Fresh workers each epoch: their seeds come from the main RNG, so a resumed run
+        # draws the same augmentations as an uninterrupted one.
+        persistent_workers=False,
     )
 
 

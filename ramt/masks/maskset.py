@@ -48,7 +48,7 @@ class MaskedWeight(torch.autograd.Function):
         need_w, need_m = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.mask_dtype = mask.dtype
         ctx.save_for_backward(weight if need_m else None, binary if need_w else None)
-        return weight * binary.to(weight.dtype)
+        return weight * binary  # bool promotes to weight's dtype: one kernel
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
@@ -57,7 +57,7 @@ class MaskedWeight(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_m = (grad_out * weight.to(grad_out.dtype)).to(ctx.mask_dtype)
         if ctx.needs_input_grad[0]:
-            grad_w = grad_out * binary.to(grad_out.dtype)
+            grad_w = grad_out * binary
         return grad_w, grad_m, None
 
 

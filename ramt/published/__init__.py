@@ -32,7 +32,9 @@ _COLUMNS = ["source", "protocol", "shots", "method", "dataset", "accuracy", "err
 
 def load_published(path: str | Path | None = None) -> pd.DataFrame:
     """Read the published table: ``shots`` as int, ``accuracy``/``error_bar`` as float (NaN if empty)."""
-    df = pd.read_csv(path or PUBLISHED_CSV, dtype={"source": str, "protocol": str, "method": str, "dataset": str})
+    df = pd.read_csv(
+        path or PUBLISHED_CSV, dtype={"source": str, "protocol": str, "method": str, "dataset": str}
+    )
     missing = [c for c in _COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"published table {path or PUBLISHED_CSV} lacks columns {missing}")

@@ -63,7 +63,9 @@ def write_report(
     summ = out / "fewshot_summary.csv"
     fewshot_summary(df, with_published=published).to_csv(summ, index=False, float_format="%.4f")
     files["fewshot_summary.csv"] = summ
-    _write("fewshot_table.md", fewshot_table_md(df, with_published=published, shots=shots, expected_seeds=seeds))
+    _write(
+        "fewshot_table.md", fewshot_table_md(df, with_published=published, shots=shots, expected_seeds=seeds)
+    )
     _write("missing.md", missing_md(df, seeds))
     if not df.empty and (df["protocol"] == "base2new").any():
         _write("base2new_table.md", base2new_table_md(df))

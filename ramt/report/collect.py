@@ -223,7 +223,9 @@ def find_run_dirs(root: str | Path, exclude: Iterable[str | Path] = ()) -> list[
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in skip)
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in skip
+        )
         if "results.json" in filenames or "log.txt" in filenames:
             found.append(here)
     return sorted(found)
@@ -275,7 +277,9 @@ def _record(
     if seed is None or int(seed) < 0:
         seed = _seed_from_path(path)
     backbone = str(o.get("backbone") or cfg_get(config, "MODEL.BACKBONE.NAME", "") or "")
-    subsample = str(o.get("subsample_classes") or cfg_get(config, "DATASET.SUBSAMPLE_CLASSES", "all") or "all")
+    subsample = str(
+        o.get("subsample_classes") or cfg_get(config, "DATASET.SUBSAMPLE_CLASSES", "all") or "all"
+    )
     sp = sparsity or {}
     rec = {
         "protocol": _protocol(dataset, subsample, eval_only, trainer),
@@ -348,7 +352,9 @@ def read_run(path: str | Path) -> dict[str, Any] | None:
         text = ""
     parsed = parse_log(text)
     metrics = parsed["metrics"]
-    sparsity = {k: metrics[k] for k in ("zeros", "sparsity", "sparsity_visual", "sparsity_clip") if k in metrics}
+    sparsity = {
+        k: metrics[k] for k in ("zeros", "sparsity", "sparsity_visual", "sparsity_clip") if k in metrics
+    }
     overrides: dict[str, Any] = {}
     dcfg = parsed["args"].get("dataset_config_file")
     if isinstance(dcfg, str) and dcfg:
@@ -398,6 +404,6 @@ def collect_runs(root: str | Path, exclude: Iterable[str | Path] = ()) -> pd.Dat
     df = df.drop(columns="_stamp")
     df["shots"] = df["shots"].astype(int)
     df["seed"] = df["seed"].astype("Int64")
-    return df.sort_values(["protocol", "method", "dataset", "shots", "seed", "path"], kind="stable").reset_index(
-        drop=True
-    )
+    return df.sort_values(
+        ["protocol", "method", "dataset", "shots", "seed", "path"], kind="stable"
+    ).reset_index(drop=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -86,7 +85,9 @@ def plot_fewshot(df: pd.DataFrame, out_dir: str | Path, with_published: bool = T
     for dataset in sorted(set(summ["dataset"]), key=dataset_sort_key):
         fig, ax = _axes(dataset)
         for method, backbone in rows:
-            g = summ[(summ["method"] == method) & (summ["backbone"] == backbone) & (summ["dataset"] == dataset)]
+            g = summ[
+                (summ["method"] == method) & (summ["backbone"] == backbone) & (summ["dataset"] == dataset)
+            ]
             g = g.sort_values("shots")
             zero = method == "ZeroShotCLIP"
             pub_xs, pub_ys = [], []
@@ -152,8 +153,3 @@ def plot_fewshot(df: pd.DataFrame, out_dir: str | Path, with_published: bool = T
     ax.legend(fontsize=7, loc="best")
     written += _save(fig, out_dir, "fewshot_average")
     return written
-
-
-def available_shots(df: pd.DataFrame) -> Sequence[int]:
-    summ = fewshot_summary(df, with_published=False)
-    return sorted({int(k) for k in summ["shots"]}) if not summ.empty else []

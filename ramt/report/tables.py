@@ -118,7 +118,9 @@ def fewshot_summary(df: pd.DataFrame, with_published: bool = True) -> pd.DataFra
         return pd.DataFrame(columns=cols)
     pub = published_lookup() if with_published else {}
     out = []
-    for (method, backbone, dataset, shots), g in ok.groupby(["method", "backbone", "dataset", "shots"], sort=False):
+    for (method, backbone, dataset, shots), g in ok.groupby(
+        ["method", "backbone", "dataset", "shots"], sort=False
+    ):
         mean, std, n = seed_stats(g["accuracy"])
         published = _published(pub, method, dataset, int(shots)) if with_published else None
         delta = mean - published if (published is not None and comparable(backbone)) else None
@@ -141,7 +143,9 @@ def _published(pub: dict, method: str, dataset: str, shots: int) -> float | None
     return hit[0]
 
 
-def _published_average(pub: dict, method: str, shots: int, datasets: Sequence[str]) -> tuple[float | None, str]:
+def _published_average(
+    pub: dict, method: str, shots: int, datasets: Sequence[str]
+) -> tuple[float | None, str]:
     """The published average over exactly ``datasets`` (None if any of them has no published value).
 
     With all 11 paper datasets this is the published ``Average``; otherwise the mean of the
@@ -194,7 +198,9 @@ def fewshot_table_md(
             cells = {r.dataset: r for r in g.itertuples(index=False)}
             if not comparable(backbone):
                 notes.add("backbone")
-            ours = [format_cell(cells[d].mean, cells[d].std, cells[d].n) if d in cells else DASH for d in datasets]
+            ours = [
+                format_cell(cells[d].mean, cells[d].std, cells[d].n) if d in cells else DASH for d in datasets
+            ]
             have = [d for d in datasets if d in cells]
             avg = float(np.mean([cells[d].mean for d in have])) if have else math.nan
             avg_cell = f"{avg:.2f} ({len(have)}/{len(datasets)} datasets)" if have else DASH
@@ -212,7 +218,10 @@ def fewshot_table_md(
             rows_pub.append([f"{label} (ours)", *ours, avg_cell])
             rows_pub.append([f"{label} (published)", *[_fmt(v) for v in pvals], _fmt(pavg) + mark])
             if comparable(backbone):
-                deltas = [cells[d].mean - p if (d in cells and p is not None) else None for d, p in zip(datasets, pvals)]
+                deltas = [
+                    cells[d].mean - p if (d in cells and p is not None) else None
+                    for d, p in zip(datasets, pvals)
+                ]
                 davg = avg - pavg if (pavg is not None and have) else None
                 rows_pub.append([f"{label} (Δ)", *[_fmt(v, True) for v in deltas], _fmt(davg, True)])
             else:
@@ -230,7 +239,9 @@ def fewshot_table_md(
         "- Cells: mean ± population std over the finished seeds (number of seeds); "
         "crashed and missing seeds are listed below, never averaged."
     )
-    lines.append("- Average: unweighted mean of the dataset means present for that row (counted in the cell).")
+    lines.append(
+        "- Average: unweighted mean of the dataset means present for that row (counted in the cell)."
+    )
     if with_published:
         lines.append(
             "- Published: R-AMT project page (README for the combinations); our Tip-Adapter-F is compared "
@@ -287,11 +298,15 @@ def _not_run(df: pd.DataFrame) -> list[str]:
         if absent:
             shot_txt = "zero-shot" if int(shots) == 0 else f"{int(shots)} shots"
             text = f"- {row_label(method, backbone)}, {shot_txt}: " + ", ".join(absent)
-            lines.append((method_sort_key(method), not comparable(backbone), str(backbone), -int(shots), text))
+            lines.append(
+                (method_sort_key(method), not comparable(backbone), str(backbone), -int(shots), text)
+            )
     return [item[-1] for item in sorted(lines)]
 
 
-def missing_md(df: pd.DataFrame, expected_seeds: Sequence[int] = DEFAULT_SEEDS, heading_level: int = 1) -> str:
+def missing_md(
+    df: pd.DataFrame, expected_seeds: Sequence[int] = DEFAULT_SEEDS, heading_level: int = 1
+) -> str:
     """The missing / crashed section (also written alone as ``missing.md``)."""
     h = "#" * heading_level
     miss = missing_runs(df, expected_seeds)
@@ -307,7 +322,9 @@ def missing_md(df: pd.DataFrame, expected_seeds: Sequence[int] = DEFAULT_SEEDS, 
             shots = DASH if r.protocol != "fewshot" and int(r.shots) == 0 else str(int(r.shots))
             seed = DASH if r.seed is None or pd.isna(r.seed) else str(int(r.seed))
             protocol = f"{r.protocol} ({r.subsample_classes})" if r.subsample_classes != "all" else r.protocol
-            rows.append([r.kind, protocol, row_label(r.method, r.backbone), r.dataset, shots, seed, r.path or DASH])
+            rows.append(
+                [r.kind, protocol, row_label(r.method, r.backbone), r.dataset, shots, seed, r.path or DASH]
+            )
         n_m = int((miss["kind"] == "missing").sum())
         n_c = int((miss["kind"] == "crashed").sum())
         n_d = int((miss["kind"] == "duplicate").sum())
@@ -357,7 +374,20 @@ def base2new_summary(df: pd.DataFrame) -> pd.DataFrame:
                 both_n.append(n[0])
         if both_b:
             mb, mn = float(np.mean(both_b)), float(np.mean(both_n))
-            out.append([method, backbone, "Average", mb, math.nan, len(both_b), mn, math.nan, len(both_n), harmonic_mean(mb, mn)])
+            out.append(
+                [
+                    method,
+                    backbone,
+                    "Average",
+                    mb,
+                    math.nan,
+                    len(both_b),
+                    mn,
+                    math.nan,
+                    len(both_n),
+                    harmonic_mean(mb, mn),
+                ]
+            )
     return pd.DataFrame(out, columns=cols)
 
 
@@ -382,7 +412,12 @@ def base2new_table_md(df: pd.DataFrame) -> str:
                         _fmt(r.hm),
                     ]
                 )
-        lines += [f"## {row_label(method, backbone)}", "", _md_table(["Dataset", "Base", "New", "H"], rows), ""]
+        lines += [
+            f"## {row_label(method, backbone)}",
+            "",
+            _md_table(["Dataset", "Base", "New", "H"], rows),
+            "",
+        ]
     lines += [
         "Notes:",
         "",
@@ -422,7 +457,10 @@ def dg_table_md(df: pd.DataFrame, source_shots: int = 16) -> str:
                 means.append(st[0])
         avg = f"{np.mean(means):.2f} ({len(means)}/{len(targets)} targets)" if means else DASH
         rows.append([row_label(method, backbone), src_cell, *cells, avg])
-    lines += [_md_table(["Method", f"ImageNet ({source_shots} shots, source)", *targets, "Average"], rows), ""]
+    lines += [
+        _md_table(["Method", f"ImageNet ({source_shots} shots, source)", *targets, "Average"], rows),
+        "",
+    ]
     lines += [
         "Notes:",
         "",

@@ -7,14 +7,35 @@ from pathlib import Path
 
 from yacs.config import CfgNode as CN
 
-REGISTRY = {"caltech101": "Caltech101", "oxford_flowers": "OxfordFlowers", "digits": "Digits",
-            "imagenet": "ImageNet", "imagenetv2": "ImageNetV2", "imagenet_sketch": "ImageNetSketch"}
+REGISTRY = {
+    "caltech101": "Caltech101",
+    "oxford_flowers": "OxfordFlowers",
+    "digits": "Digits",
+    "imagenet": "ImageNet",
+    "imagenetv2": "ImageNetV2",
+    "imagenet_sketch": "ImageNetSketch",
+}
 
 
-def make_cfg(trainer, dataset_cfg, shots, seed, backbone="ViT-B/16", subsample="all", finetune=False,
-             gdr=True, layers=("attn", "conv1"), output_dir=""):
+def make_cfg(
+    trainer,
+    dataset_cfg,
+    shots,
+    seed,
+    backbone="ViT-B/16",
+    subsample="all",
+    finetune=False,
+    gdr=True,
+    layers=("attn", "conv1"),
+    output_dir="",
+):
     return {
-        "DATASET": {"NAME": REGISTRY[dataset_cfg], "NUM_SHOTS": shots, "SUBSAMPLE_CLASSES": subsample, "ROOT": ""},
+        "DATASET": {
+            "NAME": REGISTRY[dataset_cfg],
+            "NUM_SHOTS": shots,
+            "SUBSAMPLE_CLASSES": subsample,
+            "ROOT": "",
+        },
         "MODEL": {"BACKBONE": {"NAME": backbone, "PATH": ""}, "INIT_WEIGHTS": ""},
         "TRAINER": {"NAME": trainer, "TIP": {"FINETUNE": finetune, "SEARCH_SCALE": (7.0, 3.0)}},
         "MASK": {"GDR": gdr, "LAYERS": tuple(layers), "MASK_MLP": False, "THRESHOLD": 5e-3, "INIT": "1s"},
@@ -31,10 +52,16 @@ def _to_cn(d):
     return node
 
 
-def log_text(cfg, *, result=None, trained=True, sparsity=None, elapsed="0:41:07", eval_only=False, crashed=False):
+def log_text(
+    cfg, *, result=None, trained=True, sparsity=None, elapsed="0:41:07", eval_only=False, crashed=False
+):
     lines = [f"Setting fixed seed: {cfg['SEED']}", "***************", "** Arguments **", "***************"]
     dcfg = {v: k for k, v in REGISTRY.items()}[cfg["DATASET"]["NAME"]]
-    lines += [f"dataset_config_file: configs/datasets/{dcfg}.yaml", f"eval_only: {eval_only}", "opts: ['DATASET.NUM_SHOTS', '16']"]
+    lines += [
+        f"dataset_config_file: configs/datasets/{dcfg}.yaml",
+        f"eval_only: {eval_only}",
+        "opts: ['DATASET.NUM_SHOTS', '16']",
+    ]
     lines += ["************", "** Config **", "************", str(_to_cn(cfg))]
     lines += ["Collecting env info ...", "** System info **", "PyTorch version: 2.4", ""]
     lines += [f"Loading trainer: {cfg['TRAINER']['NAME']}", f"Loading dataset: {cfg['DATASET']['NAME']}"]
@@ -42,22 +69,45 @@ def log_text(cfg, *, result=None, trained=True, sparsity=None, elapsed="0:41:07"
         lines += ["No checkpoint found, train from scratch"]
         lines += ["=> mask sparsity", "* zeros: 0", "* sparsity: 0.00%"] if sparsity else []
         for ep in (1, 2):
-            lines.append(f"epoch [{ep}/2] batch [5/5] time 0.210 (0.480) data 0.001 (0.150) loss 1.2345 (1.4567) "
-                         f"acc 71.8750 (65.0000) lr 1.0000e-05 eta 0:00:01")
-        lines += ["Evaluate on the *val* set", "=> result", "* total: 40", "* correct: 10", "* accuracy: 25.00%",
-                  "* error: 75.00%", "* macro_f1: 20.00%"]
+            lines.append(
+                f"epoch [{ep}/2] batch [5/5] time 0.210 (0.480) data 0.001 (0.150) loss 1.2345 (1.4567) "
+                f"acc 71.8750 (65.0000) lr 1.0000e-05 eta 0:00:01"
+            )
+        lines += [
+            "Evaluate on the *val* set",
+            "=> result",
+            "* total: 40",
+            "* correct: 10",
+            "* accuracy: 25.00%",
+            "* error: 75.00%",
+            "* macro_f1: 20.00%",
+        ]
         if crashed:
-            return "\n".join(lines) + "\nTraceback (most recent call last):\nRuntimeError: CUDA out of memory\n"
+            return (
+                "\n".join(lines) + "\nTraceback (most recent call last):\nRuntimeError: CUDA out of memory\n"
+            )
         lines += ["Checkpoint saved to x/model.pth.tar-2", "Finish training", "Deploy the last-epoch model"]
     else:
         lines.append("Note that load_model() is skipped as no pretrained model is given")
         if crashed:
             return "\n".join(lines) + "\n"
-    lines += ["Evaluate on the *test* set", "=> result", "* total: 2,465", "* correct: 2,300",
-              f"* accuracy: {result:.2f}%", f"* error: {100 - result:.2f}%", f"* macro_f1: {result - 1:.2f}%"]
+    lines += [
+        "Evaluate on the *test* set",
+        "=> result",
+        "* total: 2,465",
+        "* correct: 2,300",
+        f"* accuracy: {result:.2f}%",
+        f"* error: {100 - result:.2f}%",
+        f"* macro_f1: {result - 1:.2f}%",
+    ]
     if sparsity:
-        lines += ["=> mask sparsity", "* zeros: 739,875", f"* sparsity: {sparsity:.2f}%",
-                  "* sparsity_visual: 0.86%", "* sparsity_clip: 0.49%"]
+        lines += [
+            "=> mask sparsity",
+            "* zeros: 739,875",
+            f"* sparsity: {sparsity:.2f}%",
+            "* sparsity_visual: 0.86%",
+            "* sparsity_clip: 0.49%",
+        ]
     lines.append(f"Elapsed: {elapsed}")
     return "\n".join(lines) + "\n"
 
@@ -68,18 +118,33 @@ def write_run(folder: Path, cfg, *, result=None, json_result=None, log=True, **l
     if log:
         crashed = result is None
         folder.joinpath("log.txt").write_text(
-            log_text(cfg, result=result if result is not None else 0.0, crashed=crashed, **log_kw))
+            log_text(cfg, result=result if result is not None else 0.0, crashed=crashed, **log_kw)
+        )
     if json_result is not None:
         from ramt.methods import method_label, paper_dataset_name  # noqa: F401
 
         data = {
-            "format": 1, "trainer": cfg["TRAINER"]["NAME"], "method": method_label(cfg),
-            "dataset": cfg["DATASET"]["NAME"], "dataset_config": folder.parts[-4] if len(folder.parts) > 4 else "",
-            "shots": cfg["DATASET"]["NUM_SHOTS"], "seed": cfg["SEED"], "backbone": cfg["MODEL"]["BACKBONE"]["NAME"],
-            "subsample_classes": cfg["DATASET"]["SUBSAMPLE_CLASSES"], "split": "test", "eval_only": False,
-            "metrics": {"accuracy": json_result, "error_rate": 100 - json_result, "macro_f1": json_result - 1},
+            "format": 1,
+            "trainer": cfg["TRAINER"]["NAME"],
+            "method": method_label(cfg),
+            "dataset": cfg["DATASET"]["NAME"],
+            "dataset_config": folder.parts[-4] if len(folder.parts) > 4 else "",
+            "shots": cfg["DATASET"]["NUM_SHOTS"],
+            "seed": cfg["SEED"],
+            "backbone": cfg["MODEL"]["BACKBONE"]["NAME"],
+            "subsample_classes": cfg["DATASET"]["SUBSAMPLE_CLASSES"],
+            "split": "test",
+            "eval_only": False,
+            "metrics": {
+                "accuracy": json_result,
+                "error_rate": 100 - json_result,
+                "macro_f1": json_result - 1,
+            },
             "sparsity": {"zeros": 123, "sparsity": 2.5, "sparsity_visual": 0.8, "sparsity_clip": 0.5},
-            "elapsed_s": 812.3, "output_dir": str(folder), "config": cfg, "finished_at": "2024-01-01T00:00:00",
+            "elapsed_s": 812.3,
+            "output_dir": str(folder),
+            "config": cfg,
+            "finished_at": "2024-01-01T00:00:00",
         }
         folder.joinpath("results.json").write_text(json.dumps(data))
     return folder

@@ -39,47 +39,98 @@ def tree(tmp_path_factory):
         else:
             write_run(folder, cfg, result=acc, sparsity=2.56)
     for s, acc in RAMT_FLO.items():
-        write_run(out / "oxford_flowers/RAMT/vit_b16_16shots/t" / f"seed{s}", make_cfg("RAMT", "oxford_flowers", 16, s),
-                  result=acc, sparsity=2.0)
-    write_run(out / "oxford_flowers/RAMT/vit_b16_16shots/t/seed3", make_cfg("RAMT", "oxford_flowers", 16, 3), result=None)
+        write_run(
+            out / "oxford_flowers/RAMT/vit_b16_16shots/t" / f"seed{s}",
+            make_cfg("RAMT", "oxford_flowers", 16, s),
+            result=acc,
+            sparsity=2.0,
+        )
+    write_run(
+        out / "oxford_flowers/RAMT/vit_b16_16shots/t/seed3",
+        make_cfg("RAMT", "oxford_flowers", 16, 3),
+        result=None,
+    )
     for s, acc in COOP_CAL.items():
-        write_run(out / "caltech101/CoOp/vit_b16_16shots/nctx16_cscFalse_ctpend" / f"seed{s}",
-                  make_cfg("CoOp", "caltech101", 16, s), result=acc)
+        write_run(
+            out / "caltech101/CoOp/vit_b16_16shots/nctx16_cscFalse_ctpend" / f"seed{s}",
+            make_cfg("CoOp", "caltech101", 16, s),
+            result=acc,
+        )
     for s, acc in TIPF_CAL.items():
-        write_run(out / "caltech101/TipAdapter/vit_b16_16shots/tipf" / f"seed{s}",
-                  make_cfg("TipAdapter", "caltech101", 16, s, finetune=True), result=acc)
+        write_run(
+            out / "caltech101/TipAdapter/vit_b16_16shots/tipf" / f"seed{s}",
+            make_cfg("TipAdapter", "caltech101", 16, s, finetune=True),
+            result=acc,
+        )
     for s, acc in DIGITS.items():
-        write_run(out / "digits/RAMT/tiny_16shots/t" / f"seed{s}", make_cfg("RAMT", "digits", 16, s, backbone="tiny"),
-                  result=acc, sparsity=1.0)
+        write_run(
+            out / "digits/RAMT/tiny_16shots/t" / f"seed{s}",
+            make_cfg("RAMT", "digits", 16, s, backbone="tiny"),
+            result=acc,
+            sparsity=1.0,
+        )
     for d, acc in ZS.items():  # evaluation-only logs, no seed level
-        write_run(out / "ZeroshotCLIP/vit_b16" / d, make_cfg("ZeroshotCLIP", d, -1, 1), result=acc, trained=False,
-                  eval_only=True)
+        write_run(
+            out / "ZeroshotCLIP/vit_b16" / d,
+            make_cfg("ZeroshotCLIP", d, -1, 1),
+            result=acc,
+            trained=False,
+            eval_only=True,
+        )
     # 4-shot R-AMT on Caltech101 for the curves.
     for s, acc in {1: 90.0, 2: 91.0, 3: 92.0}.items():
-        write_run(out / "caltech101/RAMT/vit_b16_4shots/t" / f"seed{s}", make_cfg("RAMT", "caltech101", 4, s), result=acc)
+        write_run(
+            out / "caltech101/RAMT/vit_b16_4shots/t" / f"seed{s}",
+            make_cfg("RAMT", "caltech101", 4, s),
+            result=acc,
+        )
     # Base-to-new: B and N over 2 datasets.
-    b2n = {("caltech101", "base"): [98.0, 98.4], ("caltech101", "new"): [94.0, 95.0],
-           ("oxford_flowers", "base"): [97.0, 97.2], ("oxford_flowers", "new"): [75.0, 76.0]}
+    b2n = {
+        ("caltech101", "base"): [98.0, 98.4],
+        ("caltech101", "new"): [94.0, 95.0],
+        ("oxford_flowers", "base"): [97.0, 97.2],
+        ("oxford_flowers", "new"): [75.0, 76.0],
+    }
     for (d, sub), accs in b2n.items():
         for s, acc in enumerate(accs, 1):
             kind = "train_base" if sub == "base" else "test_new"
-            write_run(out / "base2new" / kind / d / "shots_16/RAMT/vit_b16/t" / f"seed{s}",
-                      make_cfg("RAMT", d, 16, s, subsample=sub), result=acc, trained=sub == "base",
-                      eval_only=sub == "new")
+            write_run(
+                out / "base2new" / kind / d / "shots_16/RAMT/vit_b16/t" / f"seed{s}",
+                make_cfg("RAMT", d, 16, s, subsample=sub),
+                result=acc,
+                trained=sub == "base",
+                eval_only=sub == "new",
+            )
     # Domain generalisation: two targets, and the ImageNet source runs.
     for s, acc in {1: 72.0, 2: 72.4}.items():
-        write_run(out / "imagenet/RAMT/vit_b16_16shots/t" / f"seed{s}", make_cfg("RAMT", "imagenet", 16, s), result=acc)
-        write_run(out / "evaluation/RAMT/vit_b16_16shots/t/imagenetv2" / f"seed{s}",
-                  make_cfg("RAMT", "imagenetv2", 16, s), result=acc - 7, trained=False, eval_only=True)
-        write_run(out / "evaluation/RAMT/vit_b16_16shots/t/imagenet_sketch" / f"seed{s}",
-                  make_cfg("RAMT", "imagenet_sketch", 16, s), result=acc - 23, trained=False, eval_only=True)
+        write_run(
+            out / "imagenet/RAMT/vit_b16_16shots/t" / f"seed{s}",
+            make_cfg("RAMT", "imagenet", 16, s),
+            result=acc,
+        )
+        write_run(
+            out / "evaluation/RAMT/vit_b16_16shots/t/imagenetv2" / f"seed{s}",
+            make_cfg("RAMT", "imagenetv2", 16, s),
+            result=acc - 7,
+            trained=False,
+            eval_only=True,
+        )
+        write_run(
+            out / "evaluation/RAMT/vit_b16_16shots/t/imagenet_sketch" / f"seed{s}",
+            make_cfg("RAMT", "imagenet_sketch", 16, s),
+            result=acc - 23,
+            trained=False,
+            eval_only=True,
+        )
     return out
 
 
 def test_parse_helpers():
     assert parse_elapsed("Elapsed: 0:41:07") == 2467
     assert parse_elapsed("Elapsed: 1 day, 2:03:04") == 86400 + 7384
-    cfg = parse_cfg_dump(["A:", "  B: ('attn', 'conv1')", "  C: ", "  D:", "    E: 1e-05", "F: ViT-B/16", "Other text"])
+    cfg = parse_cfg_dump(
+        ["A:", "  B: ('attn', 'conv1')", "  C: ", "  D:", "    E: 1e-05", "F: ViT-B/16", "Other text"]
+    )
     assert cfg == {"A": {"B": ("attn", "conv1"), "C": "", "D": {"E": 1e-05}}, "F": "ViT-B/16"}
 
 
@@ -98,7 +149,9 @@ def test_parse_log_result_after_finish_training_only():
 def test_tidy_rows(tree):
     df = collect_runs(tree)
     fs = df[df["protocol"] == "fewshot"]
-    r = fs[(fs["method"] == "R-AMT") & (fs["dataset"] == "Caltech101") & (fs["shots"] == 16)].set_index("seed")
+    r = fs[(fs["method"] == "R-AMT") & (fs["dataset"] == "Caltech101") & (fs["shots"] == 16)].set_index(
+        "seed"
+    )
     assert r.loc[3, "accuracy"] == 97.5 and r.loc[3, "source"] == "results.json"
     assert r.loc[3, "sparsity"] == 2.5 and r.loc[3, "elapsed_s"] == 812.3
     assert r.loc[1, "source"] == "log.txt" and r.loc[1, "sparsity"] == 2.56 and r.loc[1, "zeros"] == 739875
@@ -115,7 +168,11 @@ def test_tidy_rows(tree):
 
 def test_missing_and_crashed(tree):
     miss = missing_runs(collect_runs(tree))
-    got = {(r.kind, r.method, r.dataset, int(r.shots), int(r.seed)) for r in miss.itertuples() if r.protocol == "fewshot"}
+    got = {
+        (r.kind, r.method, r.dataset, int(r.shots), int(r.seed))
+        for r in miss.itertuples()
+        if r.protocol == "fewshot"
+    }
     assert got == {
         ("crashed", "R-AMT", "Flowers102", 16, 3),
         ("missing", "CoOp", "Caltech101", 16, 3),
@@ -173,20 +230,40 @@ def test_write_report_files(tree, tmp_path):
     out = tmp_path / "rep"
     rc = report_main([str(tree), "--published", "--out", str(out)])
     assert rc == 0
-    for name in ["results_tidy.csv", "fewshot_summary.csv", "fewshot_table.md", "missing.md", "base2new_table.md",
-                 "domain_generalisation_table.md"]:
+    for name in [
+        "results_tidy.csv",
+        "fewshot_summary.csv",
+        "fewshot_table.md",
+        "missing.md",
+        "base2new_table.md",
+        "domain_generalisation_table.md",
+    ]:
         assert (out / name).stat().st_size > 0, name
     for stem in ["fewshot_caltech101", "fewshot_flowers102", "fewshot_digits", "fewshot_average"]:
         for ext in ("png", "pdf"):
             assert (out / f"{stem}.{ext}").stat().st_size > 1000, stem
     tidy = pd.read_csv(out / "results_tidy.csv")
     assert len(tidy) == len(collect_runs(tree))
-    assert {"method", "dataset", "shots", "seed", "backbone", "accuracy", "macro_f1", "sparsity", "elapsed_s",
-            "status", "path"} <= set(tidy.columns)
+    assert {
+        "method",
+        "dataset",
+        "shots",
+        "seed",
+        "backbone",
+        "accuracy",
+        "macro_f1",
+        "sparsity",
+        "elapsed_s",
+        "status",
+        "path",
+    } <= set(tidy.columns)
     b2n = (out / "base2new_table.md").read_text()
     assert "| Caltech101 | 98.20 ± 0.20 (2) | 94.50 ± 0.50 (2) | 96.31 |" in b2n
     dg = (out / "domain_generalisation_table.md").read_text()
-    assert "| R-AMT | 72.20 ± 0.20 (2) | 65.20 ± 0.20 (2) | 49.20 ± 0.20 (2) | — | — | 57.20 (2/4 targets) |" in dg
+    assert (
+        "| R-AMT | 72.20 ± 0.20 (2) | 65.20 ± 0.20 (2) | 49.20 ± 0.20 (2) | — | — | 57.20 (2/4 targets) |"
+        in dg
+    )
     missing = (out / "missing.md").read_text()
     assert "| crashed | fewshot | R-AMT | Flowers102 | 16 | 3 |" in missing
     assert "| missing | fewshot | CoOp | Caltech101 | 16 | 3 | — |" in missing
@@ -198,3 +275,13 @@ def test_default_out_dir_is_excluded_from_walk(tree, tmp_path):
     assert files["fewshot_table.md"].parent == tree / "report"
     again = collect_runs(tree, exclude=[tree / "report"])
     assert len(again) == len(collect_runs(tree))
+
+
+def test_duplicate_runs_are_not_double_counted(tmp_path):
+    cfg = make_cfg("CoOp", "caltech101", 16, 1)
+    write_run(tmp_path / "a/seed1", cfg, result=90.0, json_result=90.0)
+    write_run(tmp_path / "b/seed1", cfg, result=91.0)  # same cell, no finished_at: file time is later
+    df = collect_runs(tmp_path)
+    assert sorted(df["status"]) == ["duplicate", "ok"]
+    miss = missing_runs(df)
+    assert (miss["kind"] == "duplicate").sum() == 1

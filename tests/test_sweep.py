@@ -1,0 +1,233 @@
+"""The sweep's job list (pure), local scheduling with a fake runner, and the Slurm path via submitit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from ramt.methods import FEWSHOT_DATASETS
+from ramt.sweep import Job, build_jobs, format_job_list, main, run_local, submit_slurm
+
+REPO = Path(__file__).resolve().parents[1]
+COMBOS = ("coop_ramt", "tip_adapter_ramt")
+
+
+def expected_commands(shots, datasets=FEWSHOT_DATASETS, seeds=(1, 2, 3)):
+    cmds = [f"bash scripts/zsclip/main.sh {d}" for d in datasets]
+    for stage in (["ramt"], ["coop", "tip_adapter"], list(COMBOS)):
+        for m in stage:
+            for d in datasets:
+                for k in shots:
+                    for s in seeds:
+                        line = f"SEEDS={s} bash scripts/{m}/main.sh {d} {k}"
+                        if m in COMBOS:
+                            line += f"  # after ramt/{d}/{k}shots/seed{s}"
+                        cmds.append(line)
+    return cmds
+
+
+def test_paper_grid_exact():
+    jobs = build_jobs()
+    assert len(jobs) == 11 + 5 * 11 * 3 == 176
+    listing = format_job_list(jobs).splitlines()
+    assert listing[0] == "# 176 jobs"
+    assert listing[1:] == expected_commands([16])
+
+
+def test_all_shots_grid_and_dependency_order():
+    jobs = build_jobs(shots=(16, 8, 4, 2, 1))
+    assert len(jobs) == 11 + 5 * 11 * 5 * 3 == 836
+    assert format_job_list(jobs).splitlines()[1:] == expected_commands([16, 8, 4, 2, 1])
+    pos = {j.name: i for i, j in enumerate(jobs)}
+    for j in jobs:
+        if j.method in COMBOS:
+            (dep,) = j.deps
+            assert dep == f"ramt/{j.dataset}/{j.shots}shots/seed{j.seed}" and pos[dep] < pos[j.name]
+        else:
+            assert j.deps == ()
+    stages = [{"zsclip": 0, "ramt": 1, "coop": 2, "tip_adapter": 2}.get(j.method, 3) for j in jobs]
+    assert stages == sorted(stages)
+
+
+def test_cli_dry_run_via_script(capsys):
+    out = subprocess.run(
+        ["bash", "scripts/reproduce_paper.sh", "--dry-run"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
+    ).stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("# 176 jobs") and lines[1:] == expected_commands([16])
+    assert main(["--dry-run", "--all-shots"]) == 0
+    assert capsys.readouterr().out.startswith("# 836 jobs")
+
+
+def test_filters_extra_and_env(capsys):
+    rc = main(
+        [
+            "--dry-run",
+            "--methods",
+            "tip_adapter_ramt,ramt",
+            "--datasets",
+            "digits",
+            "--seeds",
+            "1",
+            "--extra",
+            "MODEL.BACKBONE.NAME tiny",
+            "--output",
+            "out dir",
+        ]
+    )
+    assert rc == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "SEEDS=1 OUTPUT='out dir' bash scripts/ramt/main.sh digits 16 MODEL.BACKBONE.NAME tiny",
+        "SEEDS=1 OUTPUT='out dir' bash scripts/tip_adapter_ramt/main.sh digits 16 MODEL.BACKBONE.NAME tiny"
+        "  # after ramt/digits/16shots/seed1",
+    ]
+    # Without R-AMT in the grid, a combination trains its own masks: no dependency.
+    assert build_jobs(methods=["coop_ramt"], datasets=["digits"], seeds=[1])[0].deps == ()
+    with pytest.raises(ValueError):
+        build_jobs(methods=["nope"])
+    with pytest.raises(ValueError):
+        build_jobs(extra=["KEY"])
+
+
+def test_run_local_gpus_dependencies_and_failures():
+    jobs = build_jobs(methods=["ramt", "coop", "coop_ramt"], datasets=["a", "b"], seeds=[1])
+    done, lock, seen_gpu = [], threading.Lock(), {}
+
+    def runner(job, gpu):
+        with lock:
+            for d in job.deps:
+                assert d in done, f"{job.name} started before {d}"
+            seen_gpu[job.name] = gpu
+        rc = 1 if job.name == "ramt/b/16shots/seed1" else 0
+        with lock:
+            done.append(job.name)
+        return rc
+
+    status = run_local(jobs, gpus=["0", "1"], runner=runner, echo=lambda s: None)
+    assert status == {
+        "ramt/a/16shots/seed1": "ok",
+        "ramt/b/16shots/seed1": "failed",
+        "coop/a/16shots/seed1": "ok",
+        "coop/b/16shots/seed1": "ok",
+        "coop_ramt/a/16shots/seed1": "ok",
+        "coop_ramt/b/16shots/seed1": "skipped",
+    }
+    assert set(seen_gpu.values()) <= {"0", "1"}
+
+
+class _FakeJob:
+    def __init__(self, job_id):
+        self.job_id = job_id
+
+    def result(self):
+        return 0
+
+
+class _FakeSlurmExecutor:
+    cluster = "slurm"
+
+    def __init__(self):
+        self.params, self.submitted = {}, []
+
+    def update_parameters(self, **kw):
+        self.params.update(kw)
+
+    def submit(self, fn):
+        job = _FakeJob(str(100 + len(self.submitted)))
+        self.submitted.append((dict(self.params), fn, job.job_id))
+        return job
+
+
+def test_slurm_submission_dependencies():
+    jobs = build_jobs(methods=["ramt", "tip_adapter_ramt"], datasets=["digits"], seeds=[1, 2])
+    ex = _FakeSlurmExecutor()
+    status = submit_slurm(jobs, ex, echo=lambda s: None)
+    assert status == {j.name: "ok" for j in jobs}
+    by_name = {p["name"]: (p, fn, jid) for p, fn, jid in ex.submitted}
+    assert [p["name"] for p, _, _ in ex.submitted] == [j.name for j in jobs]
+    for s in (1, 2):
+        ramt_id = by_name[f"ramt/digits/16shots/seed{s}"][2]
+        params, fn, _ = by_name[f"tip_adapter_ramt/digits/16shots/seed{s}"]
+        assert params["slurm_additional_parameters"] == {"dependency": f"afterok:{ramt_id}"}
+        assert fn.argv == ["bash", "scripts/tip_adapter_ramt/main.sh", "digits", "16"] and fn.env == {
+            "SEEDS": str(s)
+        }
+    assert by_name["ramt/digits/16shots/seed1"][0]["slurm_additional_parameters"] == {}
+
+
+def test_slurm_sbatch_text_has_dependency(tmp_path):
+    submitit = pytest.importorskip("submitit")
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    text = _make_sbatch_string(
+        command="python -m x",
+        folder=tmp_path,
+        job_name="coop_ramt/digits/16shots/seed1",
+        partition="gpu",
+        time=60,
+        gpus_per_node=1,
+        additional_parameters={"dependency": "afterok:101"},
+    )
+    assert "#SBATCH --dependency=afterok:101" in text and "#SBATCH --partition=gpu" in text
+    assert submitit is not None
+
+
+def test_submitit_local_executor_runs_in_waves(tmp_path):
+    pytest.importorskip("submitit")
+    from ramt.sweep import make_slurm_executor
+
+    marker = tmp_path / "order.txt"
+    jobs = [
+        Job("ramt/x", "ramt", "x", 16, 1, ("sh", "-c", f"echo ramt >> {marker}")),
+        Job("combo/x", "coop_ramt", "x", 16, 1, ("sh", "-c", f"echo combo >> {marker}"), deps=("ramt/x",)),
+        Job("combo/bad", "coop_ramt", "x", 16, 2, ("false",), deps=("ramt/x",)),
+    ]
+    ex = make_slurm_executor(tmp_path / "slurm", partition="gpu", timeout_min=5, cluster="local")
+    status = submit_slurm(jobs, ex, echo=lambda s: None)
+    assert status == {"ramt/x": "ok", "combo/x": "ok", "combo/bad": "failed"}
+    assert marker.read_text().split() == ["ramt", "combo"]
+
+
+def test_main_runs_jobs_reports_failures_and_still_collects(tmp_path, monkeypatch, capsys):
+    import ramt.sweep as sweep
+
+    out = tmp_path / "output"
+    out.mkdir()
+    calls = []
+
+    def fake_runner_factory(log_dir=None, cwd=None):
+        def run(job, gpu):
+            calls.append((job.name, gpu, job.env_dict.get("OUTPUT")))
+            return 0 if job.method == "ramt" else 3
+
+        return run
+
+    monkeypatch.setattr(sweep, "subprocess_runner", fake_runner_factory)
+    rc = main(
+        [
+            "--methods",
+            "ramt,coop",
+            "--datasets",
+            "digits",
+            "--seeds",
+            "1",
+            "--output",
+            str(out),
+            "--gpus",
+            "0",
+        ]
+    )
+    text = capsys.readouterr().out
+    assert rc == 1 and "failed: coop/digits/16shots/seed1" in text
+    assert [c[0] for c in calls] == ["ramt/digits/16shots/seed1", "coop/digits/16shots/seed1"]
+    assert {c[1] for c in calls} == {"0"} and {c[2] for c in calls} == {str(out)}
+    assert (out / "report" / "fewshot_table.md").is_file()
