@@ -1,7 +1,8 @@
 """DataManager, the dataset wrapper and the loader builder (Dassl names, lazy loaders)."""
 
-from __future__ import os
-import annotations
+from __future__ import annotations
+
+import os
 
 import functools
 import warnings
