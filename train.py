@@ -19,7 +19,7 @@ from ramt.config import ConfigError, get_cfg_default, merge_from_file, merge_fro
 from ramt.registry import TRAINER_REGISTRY
 from ramt.runs import is_finished
 from ramt.utils.env import collect_env_info
-from ramt.utils.logger import setup_logger
+from ramt.utils.logger import close_logger, setup_logger
 from ramt.utils.seed import set_random_seed
 
 
@@ -155,8 +155,8 @@ def main(args) -> int:
 USER_ERRORS = (ConfigError, FileNotFoundError, FileExistsError, ValueError, KeyError, NotImplementedError, FloatingPointError)
 
 
-def cli() -> int:
-    args = build_parser().parse_args()
+def cli(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return main(args)
     except USER_ERRORS as e:
@@ -167,6 +167,8 @@ def cli() -> int:
         if sys.stdout is not sys.__stdout__:
             print(f"ERROR: {msg}")  # also into log.txt
         return 2 if not isinstance(e, FloatingPointError) else 1
+    finally:
+        close_logger()
 
 
 if __name__ == "__main__":
