@@ -3,9 +3,16 @@
 Frozen CLIP; binary masks on the image encoder trained with CE + mask-norm, the CE
 gradient filtered by gradient dropout against a KL reference to zero-shot CLIP.
 The classifier is zero-shot CLIP's text features, computed once.
+
+``SPEED`` picks how the step runs (same update either way): the fast path (bf16 autocast on
+CUDA, fused attention, teacher without autograd, fused Adam on CUDA, optional
+``torch.compile``, one host sync per step) or the reference mode (``SPEED.REFERENCE``: fp32,
+unfused attention, the official code's trainable teacher and per-tensor gradient dropout).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +20,7 @@ import torch.nn.functional as F
 from ramt.clip import build_text_classifier, get_template, normalize
 from ramt.engine.clip_trainer import ClipTrainer
 from ramt.engine.optim import build_lr_scheduler, build_optimizer
+from ramt.engine.precision import fuse_optimizer, use_compile
 from ramt.mask_tuning import MASK_MODEL_NAME, MaskTuner, save_run_info
 from ramt.registry import TRAINER_REGISTRY
 
@@ -36,7 +44,10 @@ class RAMT(ClipTrainer):
         clip_model.transformer = None  # the text tower is not needed any more
         self.clip_model = clip_model.to(self.device)
         self.tuner.describe()
-        optim = build_optimizer([self.tuner.mask_set.flat], cfg.OPTIM)
+        if use_compile(cfg, self.device):
+            print("torch.compile: student and teacher forwards")
+            self.tuner.compile()
+        optim = fuse_optimizer(build_optimizer([self.tuner.mask_set.flat], cfg.OPTIM), cfg, self.device)
         sched = build_lr_scheduler(optim, cfg.OPTIM)
         self.register_model(MASK_MODEL_NAME, self.tuner.mask_set, optim, sched)
         self.eval_visual = None
@@ -49,29 +60,30 @@ class RAMT(ClipTrainer):
     def forward_backward(self, batch: dict) -> dict:
         images, labels = self.parse_batch_train(batch)
         tuner = self.tuner
-        with self.autocast():
-            logits = self.head(tuner.student(images))
-        loss_ce = F.cross_entropy(logits, labels)
-        loss_mask = tuner.mask_loss()
-        loss_task = loss_ce + loss_mask
-        loss_kl = None
-        if tuner.gdr:
+        with self.attention_kernels():
             with self.autocast():
-                teacher_logits = self.head(tuner.teacher(images))
-            loss_kl = tuner.reference_loss(logits, teacher_logits)
-            self.detect_anomaly(torch.stack([loss_task.detach(), loss_kl.detach()]), "Loss")
-        else:
-            self.detect_anomaly(loss_task.detach(), "Loss")
-        self.model_zero_grad()
-        tuner.set_mask_gradient(loss_task, loss_kl)
+                logits = self.head(tuner.student(images))
+            loss_ce = F.cross_entropy(logits, labels)
+            loss_mask = tuner.mask_loss()
+            loss_task = loss_ce + loss_mask
+            loss_kl = None
+            if tuner.gdr:
+                with self.autocast():
+                    teacher_logits = self.head(tuner.teacher(images))
+                loss_kl = tuner.reference_loss(logits, teacher_logits)
+            self.model_zero_grad()
+            tuner.set_mask_gradient(loss_task, loss_kl)
+        # One host sync per step, after the backward has been queued: the losses are checked
+        # for finiteness before the optimiser step, and the log values come from the same copy.
+        acc = (logits.detach().argmax(1) == labels).float().mean() * 100.0
+        kl = loss_kl.detach() if loss_kl is not None else torch.zeros((), device=loss_ce.device)
+        ce, mask, kl, acc = torch.stack([loss_ce.detach(), loss_mask.detach().float(), kl.float(), acc]).tolist()
+        if not all(math.isfinite(v) for v in (ce + mask, kl)):
+            what = torch.tensor([ce + mask, kl]) if loss_kl is not None else torch.tensor(ce + mask)
+            self.detect_anomaly(what, "Loss")
         self.model_update()
 
-        summary = {
-            "loss": loss_ce.item(),
-            "mask_loss": loss_mask.item(),
-            "kl_loss": loss_kl.item() if loss_kl is not None else 0.0,
-            "acc": (logits.argmax(1) == labels).float().mean().item() * 100.0,
-        }
+        summary = {"loss": ce, "mask_loss": mask, "kl_loss": kl, "acc": acc}
         if self.is_last_batch():
             self.update_lr()
         return summary
@@ -86,7 +98,7 @@ class RAMT(ClipTrainer):
 
     @torch.no_grad()
     def model_inference(self, images: torch.Tensor) -> torch.Tensor:
-        with self.autocast():
+        with self.attention_kernels(), self.autocast():
             return self.head(self.eval_visual(images))
 
     def report_after_test(self, split: str) -> None:

@@ -10,7 +10,7 @@ import torch
 from ramt.clip import load_clip
 from ramt.clip.features import backbone_identity, cached_features, compute_features, feature_cache_key, items_fingerprint
 from ramt.config import resolve_cache_dir
-from ramt.engine.precision import autocast, use_bf16
+from ramt.engine.precision import attention_kernels, autocast, use_bf16
 from ramt.engine.trainer import TrainerX
 
 
@@ -25,6 +25,10 @@ class ClipTrainer(TrainerX):
 
     def autocast(self):
         return autocast(self.cfg, self.device)
+
+    def attention_kernels(self):
+        """Unfused (math) attention in reference mode (``SPEED.REFERENCE``); fused otherwise."""
+        return attention_kernels(self.cfg)
 
     # ------------------------------------------------------ feature cache
     def feature_cache_dir(self) -> Optional[str]:
