@@ -307,7 +307,25 @@ def build_tiny_clip() -> CLIP:
             quick_gelu=True,
             init_logit_scale=math.log(100.0),
         )
+        _condition_tiny(model)
     return model
+
+
+_TINY_INIT = {"conv_zm": True, "out_s": 4.0, "mlp_s": 1.0, "qk": 1.0}
+
+
+@torch.no_grad()
+def _condition_tiny(model: CLIP) -> None:
+    k = _TINY_INIT
+    v = model.visual
+    w = v.conv1.weight
+    if k["conv_zm"]:
+        w.sub_(w.mean(dim=(2, 3), keepdim=True))
+    for blk in v.transformer.resblocks:
+        width = blk.attn.out_proj.weight.shape[0]
+        blk.attn.in_proj_weight[: 2 * width].mul_(k["qk"])
+        blk.attn.out_proj.weight.mul_(k["out_s"])
+        blk.mlp.c_proj.weight.mul_(k["mlp_s"])
 
 
 def _finalize(model: nn.Module, device: Device) -> CLIP:

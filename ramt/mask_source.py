@@ -1,0 +1,116 @@
+"""Stage 1 of the two-stage combinations: reuse the masks of a finished R-AMT run.
+
+``MASK.SOURCE_RUN`` names an R-AMT run folder (``<OUTPUT>/<dataset>/RAMT/vit_b16_<K>shots/seed<S>``).
+Its ``mask_run.json`` says what the masks were trained on; the packed masks are found through the
+``shared/checkpoint`` pointer. Before reuse, the backbone, layer selection, dataset, shots, seed,
+class subset and split fingerprint must match the current run (baselines spec section 4.1).
+This is the project's reconstruction: the paper publishes no code for the combinations.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch.nn as nn
+
+from ramt.config import mask_layers
+from ramt.engine.checkpoint import load_checkpoint, pointed_checkpoint
+from ramt.mask_tuning import MASK_MODEL_NAME, read_run_info
+from ramt.masks import MaskSet, fold_masks_, load_packed_masks_, mask_fingerprint, normalize_layers
+
+__all__ = ["MaskSourceError", "folded_source_encoder", "load_source_masks", "train_command"]
+
+
+class MaskSourceError(ValueError):
+    """The R-AMT run named by MASK.SOURCE_RUN is missing or does not fit the current run."""
+
+
+def train_command(cfg) -> str:
+    """The runner command that trains the R-AMT run a combination needs."""
+    from ramt.methods import dataset_config_name
+
+    dataset = dataset_config_name(cfg.DATASET.NAME)
+    return f"SEEDS={int(cfg.SEED)} bash scripts/ramt/main.sh {dataset} {int(cfg.DATASET.NUM_SHOTS)}"
+
+
+def _backbone(cfg) -> str:
+    return cfg.MODEL.BACKBONE.NAME or os.path.basename(cfg.MODEL.BACKBONE.PATH)
+
+
+def load_source_masks(cfg, clip_model: nn.Module, dataset) -> tuple[MaskSet, dict]:
+    """The binary masks of the R-AMT run ``cfg.MASK.SOURCE_RUN`` over ``clip_model.visual``.
+
+    Returns ``(mask_set, info)``; ``info`` is the run's ``mask_run.json`` plus ``run_dir``,
+    ``checkpoint`` and the recomputed ``mask_fingerprint``. Raises :class:`MaskSourceError`
+    (a ValueError) naming both values and the folder on any mismatch, and naming the command that
+    trains the run when it is missing.
+    """
+    run_dir = cfg.MASK.SOURCE_RUN
+    if not run_dir:
+        raise MaskSourceError(
+            "MASK.SOURCE_RUN is empty: the two-stage combination needs a finished R-AMT run of the same "
+            f"dataset, shots and seed. Train it with `{train_command(cfg)}` and pass its folder as "
+            "MASK.SOURCE_RUN (the combination scripts do both)."
+        )
+    run_dir = os.path.abspath(os.path.expanduser(run_dir))
+    info_path = os.path.join(run_dir, "mask_run.json")
+    if not os.path.isfile(info_path):
+        raise MaskSourceError(
+            f"No finished R-AMT run at {run_dir} (missing {info_path}). Train it first with "
+            f"`{train_command(cfg)}`, or point MASK.SOURCE_RUN at an existing R-AMT run folder."
+        )
+    info = dict(read_run_info(run_dir))
+    current = {
+        "backbone": _backbone(cfg),
+        "layers": list(normalize_layers(mask_layers(cfg))),
+        "dataset": cfg.DATASET.NAME,
+        "shots": int(cfg.DATASET.NUM_SHOTS),
+        "seed": int(cfg.SEED),
+        "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
+        "split_fingerprint": getattr(dataset, "split_fingerprint", ""),
+    }
+    for key, want in current.items():
+        got = info.get(key)
+        if key == "layers" and got is not None:
+            got = list(normalize_layers(got))
+        if got != want:
+            raise MaskSourceError(
+                f"The R-AMT run at {run_dir} does not fit this run: its {key} is {got!r}, this run's is "
+                f"{want!r}. Use the R-AMT run of the same backbone, MASK.LAYERS, dataset, shots, seed and "
+                f"split (train it with `{train_command(cfg)}`)."
+            )
+    model_dir = os.path.join(run_dir, MASK_MODEL_NAME)
+    ckpt_path = pointed_checkpoint(model_dir)
+    if ckpt_path is None:
+        raise MaskSourceError(
+            f"The R-AMT run at {run_dir} has no mask checkpoint ({model_dir}/checkpoint pointer missing or "
+            f"dangling). Re-train it with `{train_command(cfg)}` after removing the folder."
+        )
+    payload = load_checkpoint(ckpt_path)["state_dict"]
+    mcfg = cfg.MASK
+    mask_set = MaskSet.from_module(
+        clip_model.visual, layers=mask_layers(cfg), init="1s", scale=mcfg.SCALE, threshold=mcfg.THRESHOLD
+    )
+    load_packed_masks_(mask_set, payload)
+    fingerprint = mask_fingerprint(mask_set)
+    saved = info.get("mask_fingerprint")
+    if saved and saved != fingerprint:
+        raise MaskSourceError(
+            f"The masks in {ckpt_path} have fingerprint {fingerprint}, but {info_path} records {saved}: "
+            "the run folder is inconsistent. Re-train it."
+        )
+    info.update(run_dir=run_dir, checkpoint=ckpt_path, mask_fingerprint=fingerprint)
+    return mask_set, info
+
+
+def folded_source_encoder(cfg, clip_model: nn.Module, dataset) -> tuple[nn.Module, dict]:
+    """``clip_model.visual`` with the source run's binary masks folded in (in place, ``W := B * W``)."""
+    mask_set, info = load_source_masks(cfg, clip_model, dataset)
+    visual = fold_masks_(clip_model.visual, mask_set)
+    zeros = int(mask_set.num_entries - int(mask_set.binary_flat().sum()))
+    info["zeros"], info["total"] = zeros, mask_set.num_entries
+    print("Combination (project reconstruction, two-stage): host method on the R-AMT-masked image encoder")
+    print(f"Mask run: {info['run_dir']}")
+    print(f"Mask checkpoint: {info['checkpoint']}")
+    print(f"Mask fingerprint: {info['mask_fingerprint']} ({zeros:,} of {mask_set.num_entries:,} entries are zero)")
+    return visual, info

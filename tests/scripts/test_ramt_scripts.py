@@ -1,0 +1,49 @@
+"""scripts/ramt/main.sh: 3 seeds, skip finished seeds, re-run the one whose result vanished."""
+
+import os
+import subprocess
+import sys
+
+FAST = ["MODEL.BACKBONE.NAME", "tiny", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0"]
+
+
+def run_script(script, *args, env_extra=None, check=True):
+    env = dict(os.environ, PYTHON=sys.executable, **(env_extra or {}))
+    res = subprocess.run(["bash", script, *map(str, args)], env=env, capture_output=True, text=True)
+    if check:
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res
+
+
+def test_main_sh_skips_finished_and_reruns_crashed(tmp_path, digits_root):
+    env = {"DATA": digits_root, "OUTPUT": str(tmp_path / "out"), "SEEDS": "1 2 3"}
+    res = run_script("scripts/ramt/main.sh", "digits", 1, *FAST, env_extra=env)
+    exp = tmp_path / "out" / "digits" / "RAMT" / "vit_b16_1shots"
+    assert sorted(os.listdir(exp)) == ["seed1", "seed2", "seed3"]
+    assert res.stdout.count("Run ") == 3
+
+    again = run_script("scripts/ramt/main.sh", "digits", 1, *FAST, env_extra=env)
+    assert again.stdout.count("Skip ") == 3 and "Run " not in again.stdout
+
+    log2 = exp / "seed2" / "log.txt"
+    log2.write_text("".join(line for line in log2.read_text().splitlines(True) if not line.startswith("* accuracy")))
+    third = run_script("scripts/ramt/main.sh", "digits", 1, *FAST, env_extra=env)
+    assert third.stdout.count("Skip ") == 2
+    assert "Re-run " in third.stdout and "seed2" in third.stdout.split("Re-run ")[1].splitlines()[0]
+    assert "* accuracy" in log2.read_text()
+
+    parsed = subprocess.run([sys.executable, "parse_test_res.py", str(exp)], capture_output=True, text=True)
+    assert parsed.returncode == 0 and "Summary of directory" in parsed.stdout
+    assert parsed.stdout.count("file: ") == 3
+
+
+def test_main_sh_errors(tmp_path):
+    env = {"DATA": str(tmp_path / "nodata"), "OUTPUT": str(tmp_path / "out")}
+    res = run_script("scripts/ramt/main.sh", "imagenet_21k", 16, env_extra=env, check=False)
+    assert res.returncode != 0 and "unknown dataset 'imagenet_21k'" in res.stderr
+    res = run_script("scripts/ramt/main.sh", "caltech101", "sixteen", env_extra=env, check=False)
+    assert res.returncode != 0 and "SHOTS must be a positive integer" in res.stderr
+    res = run_script("scripts/ramt/main.sh", "imagenet", 16, env_extra=env, check=False)
+    assert res.returncode != 0
+    assert "imagenet" in res.stderr and str(tmp_path / "nodata") in res.stderr
+    assert "Traceback" not in res.stderr
