@@ -74,7 +74,9 @@ def parse_function(keyword: str, directory: str, args, end_signal: str):
         value = parse_log(fpath, regex, end_signal)
         if value is None:
             hint = "" if args.test_log else " (an evaluation-only log needs --test-log)"
-            warn(f"dropping {fpath}: no '* {keyword}:' line after '{end_signal}' (unfinished or crashed run){hint}")
+            warn(
+                f"dropping {fpath}: no '* {keyword}:' line after '{end_signal}' (unfinished or crashed run){hint}"
+            )
             continue
         outputs.append(OrderedDict(file=fpath, **{keyword: value}))
 
@@ -118,7 +120,16 @@ def write_machine_readable(rows: list[dict], args) -> None:
             writer = csv.writer(f)
             writer.writerow(["directory", "keyword", "mean", "spread", "spread_kind", "n"])
             for r in rows:
-                writer.writerow([r["directory"], r["keyword"], f"{r['mean']:.4f}", f"{r['spread']:.4f}", r["spread_kind"], r["n"]])
+                writer.writerow(
+                    [
+                        r["directory"],
+                        r["keyword"],
+                        f"{r['mean']:.4f}",
+                        f"{r['spread']:.4f}",
+                        r["spread_kind"],
+                        r["n"],
+                    ]
+                )
 
 
 def main(args) -> None:
@@ -129,8 +140,16 @@ def main(args) -> None:
 
     def record(directory, res):
         rows.append(
-            dict(directory=directory, keyword=keyword, mean=res[keyword], spread=res[f"{keyword}_spread"],
-                 spread_kind=spread_kind, n=res["n"], values=res["values"], runs=res["runs"])
+            dict(
+                directory=directory,
+                keyword=keyword,
+                mean=res[keyword],
+                spread=res[f"{keyword}_spread"],
+                spread_kind=spread_kind,
+                n=res["n"],
+                values=res["values"],
+                runs=res["runs"],
+            )
         )
 
     if not os.path.isdir(args.directory):
@@ -161,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("directory", type=str, help="path to directory")
     p.add_argument("--ci95", action="store_true", help="report the 95%% confidence interval instead of std")
-    p.add_argument("--test-log", action="store_true", help="parse evaluation-only logs (end signal '=> result')")
+    p.add_argument(
+        "--test-log", action="store_true", help="parse evaluation-only logs (end signal '=> result')"
+    )
     p.add_argument("--multi-exp", action="store_true", help="parse multiple experiments")
     p.add_argument(
         "--keyword",

@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=str, default="", help="path to the dataset root (DATASET.ROOT)")
     p.add_argument("--output-dir", type=str, default="", help="output directory (OUTPUT_DIR)")
     p.add_argument("--resume", type=str, default="", help="checkpoint directory to resume from (RESUME)")
-    p.add_argument("--seed", type=int, default=None, help="seed >= 0 fixes few-shot subsets and all RNGs (SEED)")
+    p.add_argument(
+        "--seed", type=int, default=None, help="seed >= 0 fixes few-shot subsets and all RNGs (SEED)"
+    )
     p.add_argument("--source-domains", type=str, nargs="+", help="source domains (printed only)")
     p.add_argument("--target-domains", type=str, nargs="+", help="target domains (printed only)")
     p.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods (INPUT.TRANSFORMS)")
@@ -38,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", type=str, default="", help="CLIP backbone name (MODEL.BACKBONE.NAME)")
     p.add_argument("--head", type=str, default="", help="name of head (MODEL.HEAD.NAME)")
     p.add_argument("--eval-only", action="store_true", help="evaluation only")
-    p.add_argument("--model-dir", type=str, default="", help="load the model from this directory for --eval-only")
+    p.add_argument(
+        "--model-dir", type=str, default="", help="load the model from this directory for --eval-only"
+    )
     p.add_argument("--load-epoch", type=int, help="load the checkpoint of this epoch (model.pth.tar-N)")
     p.add_argument("--no-train", action="store_true", help="build the trainer but do not train")
     p.add_argument(
@@ -152,7 +156,15 @@ def main(args) -> int:
     return 0
 
 
-USER_ERRORS = (ConfigError, FileNotFoundError, FileExistsError, ValueError, KeyError, NotImplementedError, FloatingPointError)
+USER_ERRORS = (
+    ConfigError,
+    FileNotFoundError,
+    FileExistsError,
+    ValueError,
+    KeyError,
+    NotImplementedError,
+    FloatingPointError,
+)
 
 
 def cli(argv=None) -> int:

@@ -22,7 +22,9 @@ GDR_LAMBDA_16SHOT = {
 GDR_LAMBDA_DEFAULT = 1.0
 
 
-def gdr_lambda(dataset: str, shots: int, subsample_classes: str = "all", override: float = -1.0) -> tuple[float, str]:
+def gdr_lambda(
+    dataset: str, shots: int, subsample_classes: str = "all", override: float = -1.0
+) -> tuple[float, str]:
     """The GDR lambda for a run and where it came from (an override in [0, 1] wins)."""
     if override is not None and override >= 0:
         if override > 1:

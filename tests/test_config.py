@@ -17,7 +17,9 @@ def test_int_into_float_key_is_an_error_with_fix():
 
 def test_literal_eval_and_list_tuple_conversion():
     cfg = get_cfg_default()
-    merge_from_list(cfg, ["OPTIM.LR", "1e-5", "INPUT.SIZE", "[224, 224]", "MASK.GDR", "False", "OPTIM.NAME", "sgd"])
+    merge_from_list(
+        cfg, ["OPTIM.LR", "1e-5", "INPUT.SIZE", "[224, 224]", "MASK.GDR", "False", "OPTIM.NAME", "sgd"]
+    )
     assert cfg.OPTIM.LR == 1e-5 and isinstance(cfg.OPTIM.LR, float)
     assert tuple(cfg.INPUT.SIZE) == (224, 224)
     assert cfg.MASK.GDR is False

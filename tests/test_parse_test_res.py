@@ -13,13 +13,21 @@ def write_log(path, acc=None, finished=True, test_log=False, extra=""):
     if finished and not test_log:
         lines.append("Finish training")
     if acc is not None:
-        lines += ["Evaluate on the *test* set", "=> result", "* total: 100", f"* accuracy: {acc:.2f}%", "* error: 1.00%"]
+        lines += [
+            "Evaluate on the *test* set",
+            "=> result",
+            "* total: 100",
+            f"* accuracy: {acc:.2f}%",
+            "* error: 1.00%",
+        ]
     lines.append(extra)
     (path / "log.txt").write_text("\n".join(lines) + "\n")
 
 
 def parse(*args):
-    return subprocess.run([sys.executable, "parse_test_res.py", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "parse_test_res.py", *map(str, args)], capture_output=True, text=True
+    )
 
 
 def test_summary_matches_coop_format(tmp_path):

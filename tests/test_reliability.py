@@ -35,7 +35,9 @@ def test_sigkill_during_epoch_2_then_relaunch(tmp_path, digits_root):
     subprocess.run(train_cmd(digits_root, straight), check=True, env=env, capture_output=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(train_cmd(digits_root, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        train_cmd(digits_root, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     log = killed / "log.txt"
     deadline = time.time() + 120
     while time.time() < deadline:

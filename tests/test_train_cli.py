@@ -42,7 +42,9 @@ def test_zeroshot_eval_then_parse(tmp_path, caltech_root, capsys):
     assert "Note that load_model() is skipped" in log
     assert (out / "results.json").is_file()
     res = subprocess.run(
-        [sys.executable, "parse_test_res.py", str(tmp_path / "zs"), "--test-log"], capture_output=True, text=True
+        [sys.executable, "parse_test_res.py", str(tmp_path / "zs"), "--test-log"],
+        capture_output=True,
+        text=True,
     )
     assert res.returncode == 0, res.stderr
     assert f"Summary of directory: {tmp_path / 'zs'}" in res.stdout
@@ -53,7 +55,9 @@ def test_backbone_path_loads_openai_checkpoint(tmp_path, caltech_root, tiny_clip
     out_name = tmp_path / "by_name"
     out_path = tmp_path / "by_path"
     assert run_cli(zs_argv(caltech_root, out_name, "MODEL.BACKBONE.NAME", "tiny"), capsys)[0] == 0
-    rc, stdout, _ = run_cli(zs_argv(caltech_root, out_path, "MODEL.BACKBONE.PATH", str(tiny_clip_ckpt)), capsys)
+    rc, stdout, _ = run_cli(
+        zs_argv(caltech_root, out_path, "MODEL.BACKBONE.PATH", str(tiny_clip_ckpt)), capsys
+    )
     assert rc == 0
     acc = [line for line in (out_name / "log.txt").read_text().splitlines() if line.startswith("* accuracy")]
     acc2 = [line for line in (out_path / "log.txt").read_text().splitlines() if line.startswith("* accuracy")]

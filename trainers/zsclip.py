@@ -23,7 +23,9 @@ class ZeroshotCLIP(ClipTrainer):
         templates = self.templates()
         for t in templates:
             print(f"Prompt template: {t!r}")
-        self.text_features = build_text_classifier(self.clip_model, self.classnames, templates, device=self.device)
+        self.text_features = build_text_classifier(
+            self.clip_model, self.classnames, templates, device=self.device
+        )
         self.logit_scale = self.clip_model.logit_scale.exp().item()
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import functools
+import os
 import warnings
 from collections.abc import Sequence
 from typing import Optional

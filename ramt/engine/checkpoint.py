@@ -45,7 +45,9 @@ def load_checkpoint(fpath: str) -> dict:
     try:
         return torch.load(fpath, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt or foreign file
-        raise RuntimeError(f'Cannot load checkpoint "{fpath}": {e}. The file is corrupt or not a checkpoint of this suite.') from e
+        raise RuntimeError(
+            f'Cannot load checkpoint "{fpath}": {e}. The file is corrupt or not a checkpoint of this suite.'
+        ) from e
 
 
 def pointed_checkpoint(model_dir: str) -> Optional[str]:

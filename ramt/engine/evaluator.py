@@ -51,7 +51,7 @@ class Classification:
             for label, m in zip(gt.tolist(), matches.tolist()):
                 self._per_class_res[label].append(m)
 
-    def evaluate(self) -> "OrderedDict[str, float]":
+    def evaluate(self) -> OrderedDict[str, float]:
         results = OrderedDict()
         acc = 100.0 * self._correct / max(self._total, 1)
         f1 = 100.0 * macro_f1(np.asarray(self._y_true), np.asarray(self._y_pred))
@@ -74,7 +74,9 @@ class Classification:
                 c_acc = 100.0 * sum(res) / len(res)
                 accs.append(c_acc)
                 name = self._lab2cname.get(label, "")
-                print(f"* class: {label} ({name})\ttotal: {len(res):,}\tcorrect: {sum(res):,}\tacc: {c_acc:.2f}%")
+                print(
+                    f"* class: {label} ({name})\ttotal: {len(res):,}\tcorrect: {sum(res):,}\tacc: {c_acc:.2f}%"
+                )
             mean_acc = float(np.mean(accs))
             print(f"* average: {mean_acc:.2f}%")
             results["perclass_accuracy"] = mean_acc

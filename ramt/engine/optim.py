@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Optional, Union
+from collections.abc import Iterable
+from typing import Optional, Union
 
 import torch
 import torch.nn as nn
@@ -76,7 +77,9 @@ def scheduled_lr(
         return base_lr * gamma ** (e // step)
     if scheduler == "multi_step":
         return base_lr * gamma ** sum(1 for m in stepsize if m <= e)
-    raise ValueError(f"OPTIM.LR_SCHEDULER '{scheduler}' is not supported; choose one of {AVAILABLE_SCHEDULERS}")
+    raise ValueError(
+        f"OPTIM.LR_SCHEDULER '{scheduler}' is not supported; choose one of {AVAILABLE_SCHEDULERS}"
+    )
 
 
 class EpochLRScheduler:
@@ -118,7 +121,11 @@ class EpochLRScheduler:
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
-        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs), **{k: v for k, v in self.settings.items()}}
+        return {
+            "last_epoch": self.last_epoch,
+            "base_lrs": list(self.base_lrs),
+            **{k: v for k, v in self.settings.items()},
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.last_epoch = int(state["last_epoch"])
@@ -126,5 +133,7 @@ class EpochLRScheduler:
         self._apply()
 
 
-def build_lr_scheduler(optimizer: torch.optim.Optimizer, optim_cfg, max_epoch: Optional[int] = None) -> EpochLRScheduler:
+def build_lr_scheduler(
+    optimizer: torch.optim.Optimizer, optim_cfg, max_epoch: Optional[int] = None
+) -> EpochLRScheduler:
     return EpochLRScheduler(optimizer, optim_cfg, max_epoch=max_epoch)

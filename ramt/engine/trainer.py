@@ -6,14 +6,21 @@ import datetime
 import os
 import time
 from collections import OrderedDict
-from typing import Iterator, Optional
+from collections.abc import Iterator
+from typing import Optional
 
 import torch
 import torch.nn as nn
 import yaml
 from tqdm import tqdm
 
-from ramt.engine.checkpoint import RESUME_FILE, load_checkpoint, pointed_checkpoint, remove_if_exists, save_checkpoint
+from ramt.engine.checkpoint import (
+    RESUME_FILE,
+    load_checkpoint,
+    pointed_checkpoint,
+    remove_if_exists,
+    save_checkpoint,
+)
 from ramt.engine.evaluator import build_evaluator
 from ramt.utils.io import atomic_torch_save, atomic_write_json
 from ramt.utils.meters import AverageMeter, MetricMeter
@@ -31,9 +38,9 @@ class TrainerBase:
     """Model registry, checkpointing and the epoch loop."""
 
     def __init__(self) -> None:
-        self._models: "OrderedDict[str, nn.Module]" = OrderedDict()
-        self._optims: "OrderedDict[str, Optional[torch.optim.Optimizer]]" = OrderedDict()
-        self._scheds: "OrderedDict[str, object]" = OrderedDict()
+        self._models: OrderedDict[str, nn.Module] = OrderedDict()
+        self._optims: OrderedDict[str, Optional[torch.optim.Optimizer]] = OrderedDict()
+        self._scheds: OrderedDict[str, object] = OrderedDict()
 
     # ------------------------------------------------------------ registry
     def register_model(self, name: str = "model", model=None, optim=None, sched=None) -> None:
@@ -69,7 +76,9 @@ class TrainerBase:
         """Restore model ``name`` from an artefact written by :meth:`checkpoint_state`."""
         self._models[name].load_state_dict(checkpoint["state_dict"])
 
-    def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result=None, model_name: str = "") -> None:
+    def save_model(
+        self, epoch: int, directory: str, is_best: bool = False, val_result=None, model_name: str = ""
+    ) -> None:
         for name in self.get_model_names():
             state = self.checkpoint_state(name)
             state.update(epoch=epoch + 1, val_result=val_result)
@@ -193,7 +202,8 @@ class TrainerBase:
         self.start_epoch = start_epoch
         self.max_epoch = max_epoch
         self.before_train()
-        for self.epoch in range(self.start_epoch, self.max_epoch):
+        for epoch in range(self.start_epoch, self.max_epoch):
+            self.epoch = epoch
             self.before_epoch()
             self.run_epoch()
             self.after_epoch()
@@ -376,7 +386,9 @@ class SimpleTrainer(TrainerBase):
 
     # -------------------------------------------------------------- batches
     def parse_batch_test(self, batch: dict):
-        return batch["img"].to(self.device, non_blocking=True), batch["label"].to(self.device, non_blocking=True)
+        return batch["img"].to(self.device, non_blocking=True), batch["label"].to(
+            self.device, non_blocking=True
+        )
 
     def model_inference(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.model(inputs)
@@ -394,7 +406,8 @@ class TrainerX(SimpleTrainer):
         self.num_batches = len(loader)
         print_freq = self.cfg.TRAIN.PRINT_FREQ
         end = time.time()
-        for self.batch_idx, batch in enumerate(loader):
+        for batch_idx, batch in enumerate(loader):
+            self.batch_idx = batch_idx
             data_time.update(time.time() - end)
             loss_summary = self.forward_backward(batch)
             batch_time.update(time.time() - end)
@@ -415,7 +428,9 @@ class TrainerX(SimpleTrainer):
             end = time.time()
 
     def parse_batch_train(self, batch: dict):
-        return batch["img"].to(self.device, non_blocking=True), batch["label"].to(self.device, non_blocking=True)
+        return batch["img"].to(self.device, non_blocking=True), batch["label"].to(
+            self.device, non_blocking=True
+        )
 
     def is_last_batch(self) -> bool:
         return (self.batch_idx + 1) == self.num_batches

@@ -22,9 +22,42 @@ def _coop_cfg(max_epoch):
 @pytest.mark.parametrize(
     "T,expected",
     [
-        (200, {0: 1.0e-05, 1: 2.0e-03, 2: 1.9999e-03, 3: 1.9995e-03, 100: 1.0157e-03, 198: 1.1101e-06, 199: 4.9344e-07}),
-        (100, {0: 1.0e-05, 1: 2.0e-03, 2: 1.9995e-03, 3: 1.9980e-03, 50: 1.0314e-03, 98: 4.4380e-06, 99: 1.9733e-06}),
-        (50, {0: 1.0e-05, 1: 2.0e-03, 2: 1.9980e-03, 3: 1.9921e-03, 25: 1.0628e-03, 48: 1.7713e-05, 49: 7.8853e-06}),
+        (
+            200,
+            {
+                0: 1.0e-05,
+                1: 2.0e-03,
+                2: 1.9999e-03,
+                3: 1.9995e-03,
+                100: 1.0157e-03,
+                198: 1.1101e-06,
+                199: 4.9344e-07,
+            },
+        ),
+        (
+            100,
+            {
+                0: 1.0e-05,
+                1: 2.0e-03,
+                2: 1.9995e-03,
+                3: 1.9980e-03,
+                50: 1.0314e-03,
+                98: 4.4380e-06,
+                99: 1.9733e-06,
+            },
+        ),
+        (
+            50,
+            {
+                0: 1.0e-05,
+                1: 2.0e-03,
+                2: 1.9980e-03,
+                3: 1.9921e-03,
+                25: 1.0628e-03,
+                48: 1.7713e-05,
+                49: 7.8853e-06,
+            },
+        ),
     ],
 )
 def test_coop_lr_sequence_matches_published_table(T, expected):
@@ -48,7 +81,9 @@ def test_ramt_cosine_no_warmup():
 
 
 def test_linear_warmup_and_steps():
-    assert scheduled_lr(0, 0.1, 10, "cosine", warmup_epoch=2, warmup_type="linear", warmup_min_lr=1e-5) == 1e-5
+    assert (
+        scheduled_lr(0, 0.1, 10, "cosine", warmup_epoch=2, warmup_type="linear", warmup_min_lr=1e-5) == 1e-5
+    )
     assert scheduled_lr(1, 0.1, 10, "cosine", warmup_epoch=2, warmup_type="linear") == pytest.approx(0.05)
     assert scheduled_lr(2, 0.1, 10, "cosine", warmup_epoch=2) == pytest.approx(0.1)
     assert scheduled_lr(5, 0.1, 10, "single_step", stepsize=(3,), gamma=0.5) == pytest.approx(0.05)

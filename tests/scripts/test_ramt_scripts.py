@@ -26,7 +26,9 @@ def test_main_sh_skips_finished_and_reruns_crashed(tmp_path, digits_root):
     assert again.stdout.count("Skip ") == 3 and "Run " not in again.stdout
 
     log2 = exp / "seed2" / "log.txt"
-    log2.write_text("".join(line for line in log2.read_text().splitlines(True) if not line.startswith("* accuracy")))
+    log2.write_text(
+        "".join(line for line in log2.read_text().splitlines(True) if not line.startswith("* accuracy"))
+    )
     third = run_script("scripts/ramt/main.sh", "digits", 1, *FAST, env_extra=env)
     assert third.stdout.count("Skip ") == 2
     assert "Re-run " in third.stdout and "seed2" in third.stdout.split("Re-run ")[1].splitlines()[0]
