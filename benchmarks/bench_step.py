@@ -9,9 +9,10 @@ and mode it prints ms/step, images/s, peak memory and the reference/fast ratio, 
 
 Cases: ``zsclip`` (inference batch), ``coop100`` / ``coop1000`` (project CoOp trainer),
 ``coop100_lean`` / ``coop1000_lean`` (benchmark-only lean CoOp step, bf16 text tower too),
-``ramt`` (project R-AMT trainer), ``tipf`` (benchmark-only Tip-Adapter-F step), ``coop_ramt``
-(project joint CoOp + R-AMT trainer, when present). The two-stage Tip-Adapter + R-AMT costs an
-R-AMT run plus a Tip-F run on the folded encoder (same cost as plain CLIP): see ``ramt``, ``tipf``.
+``ramt`` (project R-AMT trainer), ``tipf`` (benchmark-only Tip-Adapter-F step). The
+combinations are two-stage: an R-AMT run, then CoOp / Tip-Adapter(-F) on the folded encoder,
+whose cost is that of plain CLIP, so their steps are the ``ramt`` step plus the ``coop*`` /
+``tipf`` step. On the CPU the default cases leave out the ``*_lean`` ones.
 
 Modes: ``fast`` = the project's defaults (bf16 autocast on CUDA, fused attention, teacher
 without autograd, text features once, truncated CoOp text, fused Adam on CUDA; ``+compile``
@@ -42,7 +43,8 @@ from benchmarks.harness import bench_cfg, classnames, make_trainer, random_clip,
 from benchmarks.ministeps import LeanCoOp, MiniTipF  # noqa: E402
 from ramt.clip import build_text_classifier, clip_input_size, get_template, normalize  # noqa: E402
 
-ALL_CASES = ("zsclip", "coop100", "coop1000", "coop100_lean", "coop1000_lean", "ramt", "tipf", "coop_ramt")
+ALL_CASES = ("zsclip", "coop100", "coop1000", "coop100_lean", "coop1000_lean", "ramt", "tipf")
+CPU_CASES = ("zsclip", "coop100", "coop1000", "ramt", "tipf")
 DATASET = "ImageNet"
 
 
@@ -108,10 +110,8 @@ def build_case(case: str, mode: str, compiled: bool, args, device: torch.device)
             t = make_trainer(CoOp, cfg, names, device, clip)
             if compiled:
                 t.image_encoder = torch.compile(t.image_encoder, **kw)
-            ctx = _math_attention() if reference else contextlib.nullcontext()
-
             def coop_step():
-                with ctx:
+                with _math_attention() if reference else contextlib.nullcontext():
                     return t.forward_backward(batch)
 
             return coop_step, "trainers.coop.CoOp.forward_backward (PREC fp32)"
@@ -137,22 +137,6 @@ def build_case(case: str, mode: str, compiled: bool, args, device: torch.device)
         if compiled:
             m.clip.visual = torch.compile(m.clip.visual, **kw)
         return (lambda: m.step(img, lab)), "benchmarks.ministeps.MiniTipF"
-
-    if case == "coop_ramt":
-        from trainers.coop_ramt import CoOpRAMT  # noqa: F401 (ImportError -> case skipped)
-
-        cfg = bench_cfg("CoOpRAMT", args.backbone, reference=reference, dataset=DATASET)
-        cfg.TRAINER.COOP.PREC = "fp32"
-        t = make_trainer(CoOpRAMT, cfg, names, device, clip)
-        if compiled and getattr(t, "tuner", None) is not None and not t.tuner.compiled:
-            t.tuner.compile(**kw)
-        ctx = _math_attention() if reference else contextlib.nullcontext()
-
-        def joint_step():
-            with ctx:
-                return t.forward_backward(batch)
-
-        return joint_step, "trainers.coop_ramt.CoOpRAMT.forward_backward"
 
     raise ValueError(f"Unknown case {case!r}; choose from {ALL_CASES}.")
 
@@ -250,13 +234,13 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backbone", default="tiny", help="tiny, ViT-B/16, ViT-B/32, ... (random weights)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--cases", default=",".join(ALL_CASES), help=f"comma list from {ALL_CASES}")
+    p.add_argument("--cases", default="", help=f"comma list from {ALL_CASES} (default all; CPU: {CPU_CASES})")
     p.add_argument("--modes", default="fast,reference")
     p.add_argument("--compile", choices=("off", "on", "both"), default="off", help="fast path with torch.compile")
     p.add_argument("--compile-backend", default="", help="torch.compile backend (default inductor)")
     p.add_argument("--compile-mode", default="", help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     p.add_argument("--batch", type=int, default=None, help="default 32 on CUDA, 8 on CPU")
-    p.add_argument("--steps", type=int, default=None, help="timed steps (default 20 on CUDA, 3 on CPU)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps (default 20 on CUDA, 2 on CPU)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 5 on CUDA, 1 on CPU)")
     p.add_argument("--per-step-sync", action="store_true", help="also record the fastest single step")
     p.add_argument("--out", default="", help="JSON path (default benchmarks/results/bench-<backbone>-<device>.json)")
@@ -267,9 +251,9 @@ def main(argv=None) -> dict:
         p.error("--device cuda but CUDA is not available")
     cpu = device.type == "cpu"
     args.batch = args.batch or (8 if cpu else 32)
-    args.steps = args.steps or (3 if cpu else 20)
+    args.steps = args.steps or (2 if cpu else 20)
     args.warmup = args.warmup if args.warmup is not None else (1 if cpu else 5)
-    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    cases = [c.strip() for c in (args.cases or ",".join(CPU_CASES if cpu else ALL_CASES)).split(",") if c.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for c in cases:
         if c not in ALL_CASES:

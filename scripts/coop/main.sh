@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# CoOp few-shot training, seeds $SEEDS (default 1 2 3).
+#   bash scripts/coop/main.sh DATASET SHOTS [KEY VALUE ...]
+# Output: $OUTPUT/<DATASET>/CoOp/<cfg>_<SHOTS>shots/nctx<N>_csc<Bool>_ctp<pos>/seed<S>/, where <cfg> is
+# the config used: vit_b16_ep50 (1 shot, ImageNet), vit_b16_ep100 (2/4 shots), vit_b16 (8/16 shots).
+# Context options: NCTX (16), CSC (False), CTP (end: end/middle/front) from the environment.
+# Parse with parse_test_res.py on the nctx... folder.
+source "$(dirname "$0")/../common.sh"
+[ $# -ge 2 ] || die "usage: bash scripts/coop/main.sh DATASET SHOTS [KEY VALUE ...]"
+DATASET=$1; SHOTS=$2; shift 2
+require_dataset "$DATASET"; require_shots "$SHOTS"
+TRAINER=CoOp
+NCTX="${NCTX:-16}"; CSC="${CSC:-False}"; CTP="${CTP:-end}"
+case "$DATASET" in
+  digits) CFG=digits_vit_b16 ;;   # toy pipeline-check recipe (see the config file)
+  *)      CFG="$("$PYTHON" -c 'import sys; from ramt.methods import DATASET_CONFIG_TO_REGISTRY as R
+from ramt.policy import coop_config_name; print(coop_config_name(R.get(sys.argv[1], sys.argv[1]), int(sys.argv[2])))' "$DATASET" "$SHOTS")" ;;
+esac
+for SEED in $SEEDS; do
+  run_train "${OUTPUT}/${DATASET}/${TRAINER}/${CFG}_${SHOTS}shots/nctx${NCTX}_csc${CSC}_ctp${CTP}/seed${SEED}" -- \
+    --seed "$SEED" --trainer "$TRAINER" \
+    --dataset-config-file "configs/datasets/${DATASET}.yaml" \
+    --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \
+    TRAINER.COOP.N_CTX "$NCTX" TRAINER.COOP.CSC "$CSC" TRAINER.COOP.CLASS_TOKEN_POSITION "$CTP" \
+    DATASET.NUM_SHOTS "$SHOTS" "$@"
+done

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Tip-Adapter (training-free, "tip") and Tip-Adapter-F ("tipf"), seeds $SEEDS (default 1 2 3).
+#   bash scripts/tip_adapter/main.sh DATASET SHOTS [KEY VALUE ...]
+# Output: $OUTPUT/<DATASET>/TipAdapter/vit_b16_<SHOTS>shots/{tip,tipf}/seed<S>/ (parse each variant folder).
+# VARIANTS="tip tipf" by default. beta/alpha are searched on the few-shot val split (never on test);
+# per-dataset settings come from ramt.policy.TIP_SETTINGS for TIP keys left at their defaults.
+source "$(dirname "$0")/../common.sh"
+[ $# -ge 2 ] || die "usage: bash scripts/tip_adapter/main.sh DATASET SHOTS [KEY VALUE ...]"
+DATASET=$1; SHOTS=$2; shift 2
+require_dataset "$DATASET"; require_shots "$SHOTS"
+TRAINER=TipAdapter
+case "$DATASET" in
+  digits) CFG=digits_vit_b16 ;;   # toy pipeline-check recipe (see the config file)
+  *)      CFG=vit_b16 ;;
+esac
+VARIANTS="${VARIANTS:-tip tipf}"
+for SEED in $SEEDS; do
+  for VARIANT in $VARIANTS; do
+    case "$VARIANT" in
+      tip)  FINETUNE=False ;;
+      tipf) FINETUNE=True ;;
+      *)    die "unknown Tip-Adapter variant '${VARIANT}' (use tip or tipf)" ;;
+    esac
+    run_train "${OUTPUT}/${DATASET}/${TRAINER}/vit_b16_${SHOTS}shots/${VARIANT}/seed${SEED}" -- \
+      --seed "$SEED" --trainer "$TRAINER" \
+      --dataset-config-file "configs/datasets/${DATASET}.yaml" \
+      --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \
+      TRAINER.TIP.FINETUNE "$FINETUNE" DATASET.NUM_SHOTS "$SHOTS" "$@"
+  done
+done
