@@ -19,11 +19,12 @@ import argparse
 import csv
 import json
 import os
-import re
 import sys
 from collections import OrderedDict, defaultdict
 
 import numpy as np
+
+from ramt.runs import END_SIGNAL, TEST_LOG_SIGNAL, log_value, metric_regex
 
 
 def warn(msg: str) -> None:
@@ -39,24 +40,9 @@ def compute_ci95(values) -> float:
     return 1.96 * np.std(values) / np.sqrt(len(values))
 
 
-def parse_log(fpath: str, regex: re.Pattern, end_signal: str):
-    """The last value matching ``regex`` after ``end_signal`` in ``fpath``, or None."""
-    good_to_go = False
-    value = None
-    with open(fpath, errors="replace") as f:
-        for line in f:
-            line = line.strip()
-            if line == end_signal:
-                good_to_go = True
-            match = regex.search(line)
-            if match and good_to_go:
-                value = float(match.group(1))
-    return value
-
-
 def parse_function(keyword: str, directory: str, args, end_signal: str):
     print(f"Parsing files in {directory}")
-    regex = re.compile(rf"\* {re.escape(keyword)}: ([\.\deE+-]+)%")
+    regex = metric_regex(keyword)
     outputs = []
     for subdir in listdir_nohidden(directory, sort=True):
         run_dir = os.path.join(directory, subdir)
@@ -71,7 +57,7 @@ def parse_function(keyword: str, directory: str, args, end_signal: str):
         stamped = [f for f in os.listdir(os.path.dirname(fpath)) if f.startswith(base + "-")]
         if stamped:
             warn(f"{os.path.dirname(fpath)} also holds {', '.join(sorted(stamped))}; only {base} is read")
-        value = parse_log(fpath, regex, end_signal)
+        value = log_value(fpath, regex, end_signal)
         if value is None:
             hint = "" if args.test_log else " (an evaluation-only log needs --test-log)"
             warn(
@@ -133,7 +119,7 @@ def write_machine_readable(rows: list[dict], args) -> None:
 
 
 def main(args) -> None:
-    end_signal = "=> result" if args.test_log else "Finish training"
+    end_signal = TEST_LOG_SIGNAL if args.test_log else END_SIGNAL
     keyword = args.keyword
     rows = []
     spread_kind = "ci95" if args.ci95 else "std"

@@ -15,24 +15,34 @@ import os
 import re
 import sys
 
-_ACC = re.compile(r"\* accuracy: ([\.\deE+-]+)%")
+END_SIGNAL = "Finish training"
+TEST_LOG_SIGNAL = "=> result"
 
 
-def log_result(log_path: str, test_log: bool = False):
-    """The accuracy after the end signal in ``log_path`` (None if absent)."""
-    signal = "=> result" if test_log else "Finish training"
+def metric_regex(keyword: str = "accuracy") -> re.Pattern:
+    """CoOp's pattern for a ``* <keyword>: X%`` result line."""
+    return re.compile(rf"\* {re.escape(keyword)}: ([\.\deE+-]+)%")
+
+
+def log_value(log_path: str, regex: re.Pattern, end_signal: str = END_SIGNAL):
+    """The last value matching ``regex`` after a line equal to ``end_signal`` (None if absent)."""
     if not os.path.isfile(log_path):
         return None
     good, value = False, None
     with open(log_path, errors="replace") as f:
         for line in f:
             line = line.strip()
-            if line == signal:
+            if line == end_signal:
                 good = True
-            m = _ACC.search(line)
+            m = regex.search(line)
             if m and good:
                 value = float(m.group(1))
     return value
+
+
+def log_result(log_path: str, test_log: bool = False):
+    """The accuracy after the end signal in ``log_path`` (None if absent)."""
+    return log_value(log_path, metric_regex("accuracy"), TEST_LOG_SIGNAL if test_log else END_SIGNAL)
 
 
 def is_finished(run_dir: str, test_log: bool = False) -> bool:

@@ -48,3 +48,12 @@ run_train() {
   echo "Run ${dir}"
   "$PYTHON" train.py --root "$DATA" --output-dir "$dir" "$@"
 }
+
+# ramt_config DATASET: the R-AMT config stem for a dataset (ImageNet recipe, Digits toy recipe).
+ramt_config() {
+  case "$1" in
+    imagenet) echo imagenet_vit_b16 ;;   # Adam 3e-5, 10 epochs
+    digits)   echo digits_vit_b16 ;;     # toy pipeline-check recipe (see the config file)
+    *)        echo vit_b16 ;;
+  esac
+}

@@ -7,8 +7,7 @@ source "$(dirname "$0")/../common.sh"
 DATASET=$1; shift
 require_dataset "$DATASET"
 TRAINER=RAMT
-CFG=vit_b16; [ "$DATASET" = imagenet ] && CFG=imagenet_vit_b16
-[ "$DATASET" = digits ] && CFG=digits_vit_b16
+CFG=$(ramt_config "$DATASET")
 for SEED in $SEEDS; do
   run_train "${OUTPUT}/base2new/train_base/${DATASET}/shots_16/${TRAINER}/vit_b16/seed${SEED}" -- \
     --seed "$SEED" --trainer "$TRAINER" \

@@ -11,8 +11,7 @@ TARGET=$SOURCE
 if [ $# -ge 1 ] && [[ "$1" != *.* ]]; then TARGET=$1; shift; fi
 require_dataset "$SOURCE"; require_dataset "$TARGET"; require_shots "$SHOTS"
 TRAINER=RAMT
-CFG=vit_b16; [ "$SOURCE" = imagenet ] && CFG=imagenet_vit_b16
-[ "$SOURCE" = digits ] && CFG=digits_vit_b16
+CFG=$(ramt_config "$SOURCE")
 for SEED in $SEEDS; do
   SRC="${OUTPUT}/${SOURCE}/${TRAINER}/vit_b16_${SHOTS}shots/seed${SEED}"
   is_finished "$SRC" || die "no finished R-AMT run in ${SRC}; train it first: bash scripts/ramt/main.sh ${SOURCE} ${SHOTS}"

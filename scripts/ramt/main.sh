@@ -10,11 +10,7 @@ source "$(dirname "$0")/../common.sh"
 DATASET=$1; SHOTS=$2; shift 2
 require_dataset "$DATASET"; require_shots "$SHOTS"
 TRAINER=RAMT
-case "$DATASET" in
-  imagenet) CFG=imagenet_vit_b16 ;;   # Adam 3e-5, 10 epochs
-  digits)   CFG=digits_vit_b16 ;;     # toy pipeline-check recipe (see the config file)
-  *)        CFG=vit_b16 ;;
-esac
+CFG=$(ramt_config "$DATASET")
 EXP="${EXP:-vit_b16_${SHOTS}shots}"
 for SEED in $SEEDS; do
   run_train "${OUTPUT}/${DATASET}/${TRAINER}/${EXP}/seed${SEED}" -- \
