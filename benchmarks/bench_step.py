@@ -83,7 +83,9 @@ def build_case(case: str, mode: str, compiled: bool, args, device: torch.device)
         from trainers.zsclip import ZeroshotCLIP
 
         if not reference:
-            t = make_trainer(ZeroshotCLIP, bench_cfg("ZeroshotCLIP", args.backbone, dataset=DATASET), names, device, clip)
+            t = make_trainer(
+                ZeroshotCLIP, bench_cfg("ZeroshotCLIP", args.backbone, dataset=DATASET), names, device, clip
+            )
             if compiled:
                 t.encode = torch.compile(t.encode, **kw)
             return (lambda: t.model_inference(img)), "trainers.zsclip.ZeroshotCLIP.model_inference"
@@ -110,6 +112,7 @@ def build_case(case: str, mode: str, compiled: bool, args, device: torch.device)
             t = make_trainer(CoOp, cfg, names, device, clip)
             if compiled:
                 t.image_encoder = torch.compile(t.image_encoder, **kw)
+
             def coop_step():
                 with _math_attention() if reference else contextlib.nullcontext():
                     return t.forward_backward(batch)
@@ -158,6 +161,7 @@ def time_case(case: str, mode: str, compiled: bool, args, device: torch.device) 
         "steps": args.steps,
         "warmup": args.warmup,
     }
+    step = None
     try:
         t_build = time.perf_counter()
         step, impl = build_case(case, mode, compiled, args, device)
@@ -189,11 +193,16 @@ def time_case(case: str, mode: str, compiled: bool, args, device: torch.device) 
         if times:
             rec["ms_min"] = round(1000.0 * min(times), 3)
         rec["images_per_s"] = round(args.batch / (ms / 1000.0), 1)
-        rec["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3) if device.type == "cuda" else None
+        rec["peak_gib"] = (
+            round(torch.cuda.max_memory_allocated() / 2**30, 3) if device.type == "cuda" else None
+        )
     except Exception as err:  # keep going: one broken case must not lose the others
         rec["error"] = f"{type(err).__name__}: {err}"
         rec["traceback"] = traceback.format_exc(limit=8)
     finally:
+        step = None  # free this case's model before the next one is built  # noqa: F841
+        if compiled:
+            torch._dynamo.reset()
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -209,7 +218,7 @@ def add_ratios(results: list[dict]) -> None:
 
 
 def format_table(results: list[dict]) -> str:
-    head = f"{'case':<15}{'mode':<19}{'ms/step':>10}{'images/s':>11}{'peak GiB':>10}{'ref/fast':>10}  note"
+    head = f"{'case':<15}{'mode':<19}{'ms/step':>10}{'min ms':>9}{'images/s':>11}{'peak GiB':>10}{'ref/fast':>10}  note"
     lines = [head, "-" * len(head)]
     for r in results:
         if "error" in r:
@@ -218,8 +227,9 @@ def format_table(results: list[dict]) -> str:
         peak = f"{r['peak_gib']:.2f}" if r.get("peak_gib") is not None else "-"
         ratio = f"{r['speedup_vs_reference']:.2f}x" if r.get("speedup_vs_reference") else "-"
         note = "" if r["impl"].startswith("trainers.") else "benchmark-only step"
+        mn = f"{r['ms_min']:.1f}" if r.get("ms_min") is not None else "-"
         lines.append(
-            f"{r['case']:<15}{r['mode']:<19}{r['ms_per_step']:>10.1f}{r['images_per_s']:>11.1f}{peak:>10}{ratio:>10}  {note}"
+            f"{r['case']:<15}{r['mode']:<19}{r['ms_per_step']:>10.1f}{mn:>9}{r['images_per_s']:>11.1f}{peak:>10}{ratio:>10}  {note}"
         )
     return "\n".join(lines)
 
@@ -236,14 +246,18 @@ def main(argv=None) -> dict:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--cases", default="", help=f"comma list from {ALL_CASES} (default all; CPU: {CPU_CASES})")
     p.add_argument("--modes", default="fast,reference")
-    p.add_argument("--compile", choices=("off", "on", "both"), default="off", help="fast path with torch.compile")
+    p.add_argument(
+        "--compile", choices=("off", "on", "both"), default="off", help="fast path with torch.compile"
+    )
     p.add_argument("--compile-backend", default="", help="torch.compile backend (default inductor)")
     p.add_argument("--compile-mode", default="", help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     p.add_argument("--batch", type=int, default=None, help="default 32 on CUDA, 8 on CPU")
     p.add_argument("--steps", type=int, default=None, help="timed steps (default 20 on CUDA, 2 on CPU)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 5 on CUDA, 1 on CPU)")
     p.add_argument("--per-step-sync", action="store_true", help="also record the fastest single step")
-    p.add_argument("--out", default="", help="JSON path (default benchmarks/results/bench-<backbone>-<device>.json)")
+    p.add_argument(
+        "--out", default="", help="JSON path (default benchmarks/results/bench-<backbone>-<device>.json)"
+    )
     args = p.parse_args(argv)
 
     device = torch.device(args.device)
@@ -253,14 +267,18 @@ def main(argv=None) -> dict:
     args.batch = args.batch or (8 if cpu else 32)
     args.steps = args.steps or (2 if cpu else 20)
     args.warmup = args.warmup if args.warmup is not None else (1 if cpu else 5)
-    cases = [c.strip() for c in (args.cases or ",".join(CPU_CASES if cpu else ALL_CASES)).split(",") if c.strip()]
+    cases = [
+        c.strip() for c in (args.cases or ",".join(CPU_CASES if cpu else ALL_CASES)).split(",") if c.strip()
+    ]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for c in cases:
         if c not in ALL_CASES:
             p.error(f"unknown case {c!r}; choose from {ALL_CASES}")
     os.environ.setdefault("RAMT_OFFLINE", "1")
 
-    print(f"device: {device_name(device)} | torch {torch.__version__} | backbone {args.backbone} (random weights)")
+    print(
+        f"device: {device_name(device)} | torch {torch.__version__} | backbone {args.backbone} (random weights)"
+    )
     print(f"batch {args.batch}, {args.warmup} warm-up + {args.steps} timed steps", flush=True)
     results = []
     for case in cases:
@@ -273,10 +291,17 @@ def main(argv=None) -> dict:
             runs.append(("reference", False))
         for mode, compiled in runs:
             rec = time_case(case, mode, compiled, args, device)
-            if "error" in rec and isinstance(rec["error"], str) and rec["error"].startswith("ModuleNotFoundError"):
+            if (
+                "error" in rec
+                and isinstance(rec["error"], str)
+                and rec["error"].startswith("ModuleNotFoundError")
+            ):
                 rec["skipped"] = True
             results.append(rec)
-            msg = rec.get("error") or f"{rec['ms_per_step']:.1f} ms/step ({rec['build_s']:.1f} s build, {rec['warmup_s']:.1f} s warm-up)"
+            msg = (
+                rec.get("error")
+                or f"{rec['ms_per_step']:.1f} ms/step ({rec['build_s']:.1f} s build, {rec['warmup_s']:.1f} s warm-up)"
+            )
             print(f"  {case:<15} {rec['mode']:<18} {msg}", flush=True)
     add_ratios(results)
     print()

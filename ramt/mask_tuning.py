@@ -44,7 +44,9 @@ class MaskTuner:
     def __init__(self, cfg, clip_model: nn.Module, device: torch.device) -> None:
         mcfg = cfg.MASK
         if mcfg.THRESHOLD_FN != "binarizer":
-            raise ValueError(f"MASK.THRESHOLD_FN '{mcfg.THRESHOLD_FN}' is not supported; the only one is 'binarizer'.")
+            raise ValueError(
+                f"MASK.THRESHOLD_FN '{mcfg.THRESHOLD_FN}' is not supported; the only one is 'binarizer'."
+            )
         if mcfg.PREC != "fp32":
             raise ValueError(f"MASK.PREC must be 'fp32' (masks and GDR stay fp32), got '{mcfg.PREC}'.")
         self.cfg = cfg
@@ -82,7 +84,9 @@ class MaskTuner:
         else:
             print("GDR: off (AMT)")
         print(f"Mask-norm loss weight: {self.loss_weight}")
-        print(f"Initial mask sparsity: {self.sparsity()['zeros']:,} zeros of {ms.num_entries:,} masked entries")
+        print(
+            f"Initial mask sparsity: {self.sparsity()['zeros']:,} zeros of {ms.num_entries:,} masked entries"
+        )
 
     # -------------------------------------------------------------- forwards
     def _student_forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -134,7 +138,9 @@ class MaskTuner:
     def reference_loss(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
         """The KL reference (soft-target CE towards zero-shot CLIP); only steers GDR."""
         if self.fuse_alpha < 1.0:
-            teacher_logits = self.fuse_alpha * teacher_logits + (1 - self.fuse_alpha) * student_logits.detach()
+            teacher_logits = (
+                self.fuse_alpha * teacher_logits + (1 - self.fuse_alpha) * student_logits.detach()
+            )
         if self.reference:
             return _attached_soft_target_ce(student_logits, teacher_logits, self.temperature)
         return soft_target_ce(student_logits, teacher_logits, self.temperature)
@@ -169,7 +175,9 @@ class MaskTuner:
         u = torch.rand(g_a.shape, device=g_a.device, dtype=torch.float32)
         lam = float(self.lam)
         out = []
-        for ga, gb, uu in zip(g_a.split(self.mask_set.numels), g_b.split(self.mask_set.numels), u.split(self.mask_set.numels)):
+        for ga, gb, uu in zip(
+            g_a.split(self.mask_set.numels), g_b.split(self.mask_set.numels), u.split(self.mask_set.numels)
+        ):
             if lam == 0.0:
                 out.append(ga.clone())
                 continue
@@ -204,7 +212,9 @@ class MaskTuner:
         return {k: rep[k] for k in ("zeros", "total", "sparsity", "sparsity_visual", "sparsity_clip")}
 
 
-def _attached_soft_target_ce(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float) -> torch.Tensor:
+def _attached_soft_target_ce(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float
+) -> torch.Tensor:
     """:func:`ramt.gdr.soft_target_ce` without detaching the teacher (the official code's form)."""
     z = student_logits.float() / T
     p0 = torch.softmax(teacher_logits.float() / T, dim=-1)

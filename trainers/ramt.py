@@ -77,7 +77,9 @@ class RAMT(ClipTrainer):
         # for finiteness before the optimiser step, and the log values come from the same copy.
         acc = (logits.detach().argmax(1) == labels).float().mean() * 100.0
         kl = loss_kl.detach() if loss_kl is not None else torch.zeros((), device=loss_ce.device)
-        ce, mask, kl, acc = torch.stack([loss_ce.detach(), loss_mask.detach().float(), kl.float(), acc]).tolist()
+        ce, mask, kl, acc = torch.stack(
+            [loss_ce.detach(), loss_mask.detach().float(), kl.float(), acc]
+        ).tolist()
         if not all(math.isfinite(v) for v in (ce + mask, kl)):
             what = torch.tensor([ce + mask, kl]) if loss_kl is not None else torch.tensor(ce + mask)
             self.detect_anomaly(what, "Loss")

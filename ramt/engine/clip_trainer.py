@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator, Optional
+from collections.abc import Iterator
+from typing import Callable, Optional
 
 import torch
 
 from ramt.clip import load_clip
-from ramt.clip.features import backbone_identity, cached_features, compute_features, feature_cache_key, items_fingerprint
+from ramt.clip.features import (
+    backbone_identity,
+    cached_features,
+    compute_features,
+    feature_cache_key,
+    items_fingerprint,
+)
 from ramt.config import resolve_cache_dir
 from ramt.engine.precision import attention_kernels, autocast, use_bf16
 from ramt.engine.trainer import TrainerX
@@ -41,7 +48,11 @@ class ClipTrainer(TrainerX):
         return {"test": ds.test, "val": ds.val, "train": ds.train_x}[split]
 
     def split_features(
-        self, split: str, encode: Callable[[torch.Tensor], torch.Tensor], encoder_id: str = "plain", loader=None
+        self,
+        split: str,
+        encode: Callable[[torch.Tensor], torch.Tensor],
+        encoder_id: str = "plain",
+        loader=None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Features of a whole split under the test transform, cached per encoder identity."""
         if loader is None:
@@ -65,7 +76,11 @@ class ClipTrainer(TrainerX):
         return cached_features(self.feature_cache_dir(), key, compute)
 
     def predict_from_features(
-        self, features: torch.Tensor, labels: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor], chunk: int = 4096
+        self,
+        features: torch.Tensor,
+        labels: torch.Tensor,
+        head: Callable[[torch.Tensor], torch.Tensor],
+        chunk: int = 4096,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for i in range(0, features.shape[0], chunk):
             f = features[i : i + chunk].to(self.device)
