@@ -83,7 +83,7 @@ TINY_SEED = 0
 #: The ``tiny`` CLIP: OpenAI ViT layout with 64-wide attention heads (as OpenAI files imply,
 #: so that a saved ``tiny`` re-loads with the same architecture).
 TINY_CONFIG: dict[str, Any] = {
-    "embed_dim": 32,
+    "embed_dim": 256,
     "vision": {"image_size": 224, "patch_size": 32, "width": 128, "layers": 2, "head_width": 64},
     "text": {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 2, "layers": 2},
 }
@@ -292,9 +292,14 @@ def model_from_openai_state_dict(state_dict: Mapping[str, torch.Tensor]) -> CLIP
 
 
 def build_tiny_clip() -> CLIP:
-    """The ``tiny`` CLIP: OpenAI ViT layout, fixed-seed random weights, ``exp(logit_scale)`` = 100.
+    """The ``tiny`` CLIP: OpenAI ViT layout, fixed-seed random weights, QuickGELU.
 
     The same weights on every call, whatever the global RNG state (which is left untouched).
+    It is an *untrained* CLIP, so ``exp(logit_scale)`` is CLIP's initial value 1/0.07 (not the
+    100 of the trained OpenAI models), and the random init is conditioned (see
+    :data:`TINY_INIT`) so that different images give different features; otherwise a random
+    pre-LayerNorm transformer maps every input to nearly the same feature and there is nothing
+    for masks to select. It exists for CPU pipeline checks, not for numbers.
     """
     cfg = TINY_CONFIG
     vision = CLIPVisionCfg(**cfg["vision"])
@@ -305,27 +310,32 @@ def build_tiny_clip() -> CLIP:
             vision_cfg=vision,
             text_cfg=text,
             quick_gelu=True,
-            init_logit_scale=math.log(100.0),
+            init_logit_scale=math.log(1 / 0.07),
         )
         _condition_tiny(model)
     return model
 
 
-_TINY_INIT = {"conv_zm": True, "out_s": 4.0, "mlp_s": 1.0, "qk": 1.0}
+#: Conditioning of ``tiny``'s random image encoder (all deterministic, applied after init):
+#: ``zero_mean_patch_filters`` removes each patch filter's DC response, so that the nearly
+#: uniform patches of small up-scaled images do not dominate the tokens; ``qk_gain`` sharpens
+#: the random attention (queries and keys) so that it is position-selective instead of
+#: averaging all tokens; ``residual_gain`` scales the attention and MLP output projections so
+#: that the residual branches, not the shared embeddings, carry the image content.
+TINY_INIT: dict[str, Any] = {"zero_mean_patch_filters": True, "qk_gain": 3.0, "residual_gain": 10.0}
 
 
 @torch.no_grad()
 def _condition_tiny(model: CLIP) -> None:
-    k = _TINY_INIT
-    v = model.visual
-    w = v.conv1.weight
-    if k["conv_zm"]:
+    visual = model.visual
+    if TINY_INIT["zero_mean_patch_filters"]:
+        w = visual.conv1.weight
         w.sub_(w.mean(dim=(2, 3), keepdim=True))
-    for blk in v.transformer.resblocks:
-        width = blk.attn.out_proj.weight.shape[0]
-        blk.attn.in_proj_weight[: 2 * width].mul_(k["qk"])
-        blk.attn.out_proj.weight.mul_(k["out_s"])
-        blk.mlp.c_proj.weight.mul_(k["mlp_s"])
+    for block in visual.transformer.resblocks:
+        width = block.attn.out_proj.weight.shape[0]
+        block.attn.in_proj_weight[: 2 * width].mul_(TINY_INIT["qk_gain"])
+        block.attn.out_proj.weight.mul_(TINY_INIT["residual_gain"])
+        block.mlp.c_proj.weight.mul_(TINY_INIT["residual_gain"])
 
 
 def _finalize(model: nn.Module, device: Device) -> CLIP:

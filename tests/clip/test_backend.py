@@ -49,7 +49,7 @@ def test_tiny_properties(tiny_clip):
     assert not tiny_clip.training
     assert all(not p.requires_grad for p in tiny_clip.parameters())
     assert all(p.dtype == torch.float32 for p in tiny_clip.parameters())
-    assert tiny_clip.logit_scale.exp().item() == pytest.approx(100.0, rel=1e-5)
+    assert tiny_clip.logit_scale.exp().item() == pytest.approx(1 / 0.07, rel=1e-5)  # untrained CLIP
     assert clip_input_size(tiny_clip) == 224
     assert is_vit(tiny_clip)
     names = dict(tiny_clip.named_parameters())
@@ -232,3 +232,12 @@ def test_vit_b16_architecture_inference_param_counts():
     assert sum(p.numel() for p in model.visual.parameters()) == 86_192_640
     assert model.visual.transformer.resblocks[0].attn.num_heads == 12
     assert model.transformer.resblocks[0].attn.num_heads == 8
+
+
+def test_tiny_features_are_not_collapsed(tiny_clip):
+    """Different images must give different features, or masks have nothing to select."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(16, 3, 224, 224, generator=g)
+    with torch.no_grad():
+        feats = torch.nn.functional.normalize(tiny_clip.encode_image(images), dim=-1)
+    assert feats.mean(0).norm().item() < 0.9

@@ -53,7 +53,7 @@ def test_prompt_embeddings_path_matches_and_has_gradients(tiny_clip):
 
 def test_classifier_single_template(tiny_clip):
     W = build_text_classifier(tiny_clip, ["golden_retriever", "cat"], "a photo of a {}.")
-    assert W.shape == (2, 32) and W.dtype == torch.float32
+    assert W.shape == (2, 256) and W.dtype == torch.float32
     torch.testing.assert_close(W.norm(dim=-1), torch.ones(2))
     with torch.no_grad():
         ref = normalize(
@@ -100,7 +100,7 @@ def test_encode_images(tiny_clip):
     with torch.no_grad():
         f = encode_images(tiny_clip, x)
         ref = tiny_clip.encode_image(x.float())
-    assert f.shape == (2, 32)
+    assert f.shape == (2, 256)
     torch.testing.assert_close(f, ref)
 
 
