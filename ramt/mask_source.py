@@ -68,9 +68,12 @@ def load_source_masks(cfg, clip_model: nn.Module, dataset) -> tuple[MaskSet, dic
         "seed": int(cfg.SEED),
         "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
         "split_fingerprint": getattr(dataset, "split_fingerprint", ""),
+        "gdr": bool(cfg.MASK.GDR),
     }
     for key, want in current.items():
         got = info.get(key)
+        if key == "gdr" and got is None:  # mask_run.json written before GDR was recorded
+            continue
         if key == "layers" and got is not None:
             got = list(normalize_layers(got))
         if got != want:
@@ -112,5 +115,7 @@ def folded_source_encoder(cfg, clip_model: nn.Module, dataset) -> tuple[nn.Modul
     print("Combination (project reconstruction, two-stage): host method on the R-AMT-masked image encoder")
     print(f"Mask run: {info['run_dir']}")
     print(f"Mask checkpoint: {info['checkpoint']}")
-    print(f"Mask fingerprint: {info['mask_fingerprint']} ({zeros:,} of {mask_set.num_entries:,} entries are zero)")
+    print(
+        f"Mask fingerprint: {info['mask_fingerprint']} ({zeros:,} of {mask_set.num_entries:,} entries are zero)"
+    )
     return visual, info

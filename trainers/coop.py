@@ -16,7 +16,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ramt.clip import encode_prompt_embeddings, format_classnames, get_tokenizer, maybe_half, normalize, tokenize
+from ramt.clip import (
+    encode_prompt_embeddings,
+    format_classnames,
+    get_tokenizer,
+    maybe_half,
+    normalize,
+    tokenize,
+)
 from ramt.engine.clip_trainer import ClipTrainer
 from ramt.engine.optim import build_lr_scheduler, build_optimizer
 from ramt.registry import TRAINER_REGISTRY
@@ -45,7 +52,9 @@ class PromptLearner(nn.Module):
     ) -> None:
         super().__init__()
         if position not in POSITIONS:
-            raise ValueError(f"TRAINER.COOP.CLASS_TOKEN_POSITION must be one of {POSITIONS}, got {position!r}.")
+            raise ValueError(
+                f"TRAINER.COOP.CLASS_TOKEN_POSITION must be one of {POSITIONS}, got {position!r}."
+            )
         names = format_classnames(classnames)
         n_cls = len(names)
         embed = clip_model.token_embedding
@@ -171,7 +180,9 @@ class CoOp(ClipTrainer):
         self.image_encoder.to(self.device)
         pl.to(self.device)
         self.logit_scale = clip_model.logit_scale.exp().item()
-        self.truncate = bool(cfg.SPEED.TRUNCATE_TEXT)
+        # Reference mode (benchmarks): full 77-token text tower, text features per test batch.
+        self.reference = bool(cfg.SPEED.REFERENCE)
+        self.truncate = bool(cfg.SPEED.TRUNCATE_TEXT) and not self.reference
         optim = build_optimizer(pl, cfg.OPTIM)
         sched = build_lr_scheduler(optim, cfg.OPTIM)
         self.register_model(PROMPT_MODEL_NAME, pl, optim, sched)
@@ -189,14 +200,16 @@ class CoOp(ClipTrainer):
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """Image features of the frozen encoder, without autograd."""
-        with torch.no_grad(), self.frozen_autocast():
+        with torch.no_grad(), self.frozen_autocast(), self.attention_kernels():
             return self.image_encoder(images.to(self.device, dtype=self.clip_dtype))
 
     def encode_text(self) -> torch.Tensor:
         """Unnormalised text features ``[C, D]`` of the current prompts (gradients reach the context)."""
         pl = self.prompt_learner
-        with self.text_autocast():
-            return encode_prompt_embeddings(self.clip_model, pl(), pl.tokenized_prompts, truncate=self.truncate)
+        with self.text_autocast(), self.attention_kernels():
+            return encode_prompt_embeddings(
+                self.clip_model, pl(), pl.tokenized_prompts, truncate=self.truncate
+            )
 
     def logits(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
         img = normalize(image_features.to(text_features.dtype))
@@ -239,13 +252,17 @@ class CoOp(ClipTrainer):
         self.eval_text_features = None
 
     def head(self, image_features: torch.Tensor) -> torch.Tensor:
-        return self.logits(image_features.float(), self.eval_text_features)
+        text = self.encode_text().float() if self.reference else self.eval_text_features
+        return self.logits(image_features.float(), text)
 
     @torch.no_grad()
     def model_inference(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.encode_image(images))
 
     def predict(self, loader, split):
+        if self.reference:  # CoOp's own evaluation loop: both encoders on every test batch
+            yield from super().predict(loader, split)
+            return
         feats, labels = self.split_features(split, self.encode_image, self.eval_encoder_id(), loader=loader)
         yield from self.predict_from_features(feats, labels, self.head)
 

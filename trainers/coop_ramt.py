@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from ramt.clip import build_text_classifier, get_template, normalize
 from ramt.engine.optim import build_lr_scheduler, build_optimizer
+from ramt.engine.precision import fuse_optimizer
 from ramt.mask_source import folded_source_encoder
 from ramt.mask_tuning import MASK_MODEL_NAME, MaskTuner
 from ramt.registry import TRAINER_REGISTRY
@@ -83,10 +84,14 @@ class CoOpRAMT(CoOp):
             return
         template = get_template(self.cfg.DATASET.NAME)
         print(f"Zero-shot reference for GDR: template {template!r}, unmasked encoder")
-        self.zs_text_features = build_text_classifier(clip_model, self.classnames, [template], device=self.device)
+        self.zs_text_features = build_text_classifier(
+            clip_model, self.classnames, [template], device=self.device
+        )
         ocfg = mask_optim_cfg(self.cfg)
-        print(f"Mask optimiser: {ocfg.NAME} lr {ocfg.LR} wd {ocfg.WEIGHT_DECAY}, cosine over {ocfg.MAX_EPOCH} epochs")
-        optim = build_optimizer([self.tuner.mask_set.flat], ocfg)
+        print(
+            f"Mask optimiser: {ocfg.NAME} lr {ocfg.LR} wd {ocfg.WEIGHT_DECAY}, cosine over {ocfg.MAX_EPOCH} epochs"
+        )
+        optim = fuse_optimizer(build_optimizer([self.tuner.mask_set.flat], ocfg), self.cfg, self.device)
         sched = build_lr_scheduler(optim, ocfg)
         self.register_model(MASK_MODEL_NAME, self.tuner.mask_set, optim, sched)
 

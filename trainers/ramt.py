@@ -126,6 +126,8 @@ class RAMT(ClipTrainer):
                 "seed": int(self.cfg.SEED),
                 "backbone": self.tuner.backbone,
                 "layers": list(self.tuner.mask_set.layers),
+                "gdr": bool(self.tuner.gdr),
+                "gdr_lambda": self.tuner.lam if self.tuner.gdr else None,
                 "split_fingerprint": getattr(self.dm.dataset, "split_fingerprint", ""),
                 "subsample_classes": self.cfg.DATASET.SUBSAMPLE_CLASSES,
                 "epoch": int(self.max_epoch),

@@ -16,18 +16,25 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ramt.clip import IMAGENET_TEMPLATES, build_text_classifier, get_template, normalize
-from ramt.clip.features import backbone_identity, cached_features, compute_features, feature_cache_key, items_fingerprint
+from ramt.clip.features import (
+    backbone_identity,
+    cached_features,
+    compute_features,
+    feature_cache_key,
+    items_fingerprint,
+)
 from ramt.config import get_cfg_default
 from ramt.data.manager import build_data_loader
 from ramt.engine.clip_trainer import ClipTrainer
-from ramt.engine.precision import use_bf16
+from ramt.engine.precision import fuse_optimizer, use_bf16
 from ramt.policy import TIP_SETTINGS
 from ramt.registry import TRAINER_REGISTRY
 from ramt.utils.io import atomic_write_json
@@ -146,7 +153,9 @@ class TipAdapter(ClipTrainer):
             cfg.TEST.FINAL_MODEL = "best_val"
             if frozen:
                 cfg.freeze()
-            print("TRAINER.TIP.SELECT val: the Tip-F epoch is chosen on the few-shot val split (TEST.FINAL_MODEL best_val)")
+            print(
+                "TRAINER.TIP.SELECT val: the Tip-F epoch is chosen on the few-shot val split (TEST.FINAL_MODEL best_val)"
+            )
 
     @property
     def variant(self) -> str:
@@ -194,11 +203,16 @@ class TipAdapter(ClipTrainer):
         with torch.no_grad():
             self.adapter.weight.copy_(keys)
         self.max_epoch = int(self.settings["TRAIN_EPOCH"][0])
-        optim = torch.optim.AdamW(self.adapter.parameters(), lr=float(tip.LR), eps=float(tip.EPS), weight_decay=0.01)
+        optim = torch.optim.AdamW(
+            self.adapter.parameters(), lr=float(tip.LR), eps=float(tip.EPS), weight_decay=0.01
+        )
+        optim = fuse_optimizer(optim, self.cfg, self.device)
         total_iters = self.max_epoch * len(self.train_loader_x)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, max(1, total_iters))
-        print(f"Tip-Adapter-F: AdamW lr {tip.LR} eps {tip.EPS}, batch {tip.BATCH_SIZE}, {self.max_epoch} epochs, "
-              f"cosine over {total_iters} iterations, {tip.SELECT}-epoch model")
+        print(
+            f"Tip-Adapter-F: AdamW lr {tip.LR} eps {tip.EPS}, batch {tip.BATCH_SIZE}, {self.max_epoch} epochs, "
+            f"cosine over {total_iters} iterations, {tip.SELECT}-epoch model"
+        )
         self.register_model(ADAPTER_MODEL_NAME, self.adapter, optim, sched)
 
     @functools.cached_property
@@ -206,8 +220,13 @@ class TipAdapter(ClipTrainer):
         """Tip-F's loader: batch TIP.BATCH_SIZE, shuffled, last batch kept, train augmentation."""
         ds = self.dm.dataset
         return build_data_loader(
-            self.cfg, ds.train_x, int(self.cfg.TRAINER.TIP.BATCH_SIZE), self.dm.tfm_train,
-            is_train=True, shuffle=True, drop_last=False,
+            self.cfg,
+            ds.train_x,
+            int(self.cfg.TRAINER.TIP.BATCH_SIZE),
+            self.dm.tfm_train,
+            is_train=True,
+            shuffle=True,
+            drop_last=False,
         )
 
     @property
@@ -229,7 +248,13 @@ class TipAdapter(ClipTrainer):
         items = self.dm.dataset.train_x
         seed = int(cfg.SEED) if cfg.SEED >= 0 else 0
         loader = build_data_loader(
-            cfg, items, cfg.DATALOADER.TEST.BATCH_SIZE, self.dm.tfm_train, is_train=True, shuffle=False, drop_last=False
+            cfg,
+            items,
+            cfg.DATALOADER.TEST.BATCH_SIZE,
+            self.dm.tfm_train,
+            is_train=True,
+            shuffle=False,
+            drop_last=False,
         )
         key = feature_cache_key(
             kind="tip-cache-keys",
@@ -272,7 +297,9 @@ class TipAdapter(ClipTrainer):
         return features @ self.cache_keys.t()
 
     def head(self, features: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
-        return tip_logits(features, self.text_weights, self.affinity(features), self.cache_values, alpha, beta)
+        return tip_logits(
+            features, self.text_weights, self.affinity(features), self.cache_values, alpha, beta
+        )
 
     def current_hparams(self) -> tuple[float, float]:
         if self.hparams is None:
@@ -304,11 +331,15 @@ class TipAdapter(ClipTrainer):
             "init_alpha": self.init_alpha,
             "search_scale": list(self.search_scale),
             "search_step": list(self.search_step),
-            "settings": {k: {"value": list(v) if isinstance(v, tuple) else v, "source": s}
-                         for k, (v, s) in self.settings.items()},
+            "settings": {
+                k: {"value": list(v) if isinstance(v, tuple) else v, "source": s}
+                for k, (v, s) in self.settings.items()
+            },
         }
         if not tip.SEARCH_HP:
-            print(f"Hyper-parameter search off: beta {self.init_beta}, alpha {self.init_alpha} (initial values)")
+            print(
+                f"Hyper-parameter search off: beta {self.init_beta}, alpha {self.init_alpha} (initial values)"
+            )
             return dict(record, beta=self.init_beta, alpha=self.init_alpha, searched=False, search_split=None)
         if self.val_loader is None:
             raise ValueError(
@@ -317,13 +348,22 @@ class TipAdapter(ClipTrainer):
             )
         feats, labels = self.split_feats("val", loader=self.val_loader)
         zs = TIP_LOGIT_SCALE * feats @ self.text_weights.t()
-        beta, alpha, acc = search_hparams(zs, self.affinity(feats), self.cache_values, labels, beta_grid, alpha_grid)
+        beta, alpha, acc = search_hparams(
+            zs, self.affinity(feats), self.cache_values, labels, beta_grid, alpha_grid
+        )
         print(
             f"Searched on the few-shot *val* split ({len(labels)} images, {len(beta_grid)}x{len(alpha_grid)} grid): "
             f"best beta = {beta:.4f}, best alpha = {alpha:.4f}, val accuracy = {acc:.2f}%"
         )
-        return dict(record, beta=beta, alpha=alpha, val_accuracy=acc, searched=True, search_split="val",
-                    val_size=int(len(labels)))
+        return dict(
+            record,
+            beta=beta,
+            alpha=alpha,
+            val_accuracy=acc,
+            searched=True,
+            search_split="val",
+            val_size=int(len(labels)),
+        )
 
     def before_test(self, split: str) -> None:
         if split == "test":

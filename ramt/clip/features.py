@@ -8,6 +8,7 @@ image list, transform, precision). They are computed once and stored under
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -68,10 +69,25 @@ def cached_features(
     return features, labels
 
 
+@functools.lru_cache(maxsize=1)
+def tiny_weights_fingerprint() -> str:
+    """Hash of the ``tiny`` weights, so a change to its definition never reuses stale features."""
+    from ramt.clip.backend import build_tiny_clip
+
+    h = hashlib.sha256()
+    for name, tensor in build_tiny_clip().state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def backbone_identity(cfg) -> str:
-    """Identify the CLIP weights: the name, or a local file by path, size and mtime."""
+    """Identify the CLIP weights: a local file by path, size and mtime; ``tiny`` by its weights;
+    an OpenAI model by name."""
     path = cfg.MODEL.BACKBONE.PATH
     if path:
         st = os.stat(path)
         return f"file:{os.path.abspath(path)}:{st.st_size}:{int(st.st_mtime)}"
+    if cfg.MODEL.BACKBONE.NAME == "tiny":
+        return f"name:tiny:{tiny_weights_fingerprint()}"
     return f"name:{cfg.MODEL.BACKBONE.NAME}"

@@ -22,6 +22,7 @@ class Tee:
     def write(self, msg: str) -> None:
         self.console.write(msg)
         self.file.write(msg)
+        self.file.flush()  # so that `tail -f log.txt` (and a killed run's log) is up to date
 
     def flush(self) -> None:
         self.console.flush()
