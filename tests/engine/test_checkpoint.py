@@ -10,7 +10,9 @@ from ramt.utils.io import atomic_torch_save
 def test_pointer_tracks_regular_checkpoints_only(tmp_path):
     d = tmp_path / "prompt_learner"
     save_checkpoint({"state_dict": {"w": torch.ones(2)}, "epoch": 5, "val_result": None}, str(d))
-    save_checkpoint({"state_dict": {"w": torch.zeros(2)}, "epoch": 3, "val_result": 1.0}, str(d), is_best=True)
+    save_checkpoint(
+        {"state_dict": {"w": torch.zeros(2)}, "epoch": 3, "val_result": 1.0}, str(d), is_best=True
+    )
     assert (d / "checkpoint").read_text().strip() == "model.pth.tar-5"
     assert pointed_checkpoint(str(d)) == str(d / "model.pth.tar-5")
     state = load_checkpoint(str(d / "model.pth.tar-5"))
