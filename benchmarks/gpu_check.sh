@@ -28,7 +28,7 @@ else
     COMPILE_ARGS=()
     CHECK_ARGS=()
     EAGER_CASES=zsclip,coop100,coop1000,coop100_lean,coop1000_lean,ramt,tipf
-    T_CHECK=100; T_EAGER=210; T_COMPILE=210; T_RO=75
+    T_CHECK=90; T_EAGER=180; T_COMPILE=150; T_RO=60
 fi
 
 # ---------------------------------------------------------------- environment
@@ -75,7 +75,7 @@ timeout "$T_COMPILE" python benchmarks/bench_step.py --device "$DEVICE" --backbo
 log "compile bench exit status ${PIPESTATUS[0]}"
 
 # ---------------------------------------------------------------- 4. CUDA graphs for inference
-if [ "$T_RO" -gt 0 ] && [ $((SECONDS - START)) -lt 330 ]; then
+if [ "$T_RO" -gt 0 ] && [ $((SECONDS - START)) -lt 300 ]; then
     log "4/4 bench zsclip inference with torch.compile mode=reduce-overhead (CUDA graphs)"
     timeout "$T_RO" python benchmarks/bench_step.py --device "$DEVICE" --backbone "$BACKBONE" --batch "$BATCH" \
         --steps "$STEPS" --warmup "$WARMUP" --cases zsclip --modes fast --compile on --compile-mode reduce-overhead \
