@@ -143,8 +143,12 @@ class CoOp(ClipTrainer):
         return contextlib.nullcontext()
 
     def text_autocast(self):
+        """Autocast for the text tower: fp16 under amp; under fp32 the fast path's bf16 autocast
+        on CUDA (SPEED.BF16; the context and SGD stay fp32, bf16 needs no loss scaling)."""
         if self.prec == "amp":
             return torch.autocast("cuda", dtype=torch.float16)
+        if self.prec == "fp32":
+            return self.autocast()
         return contextlib.nullcontext()
 
     # ----------------------------------------------------------------- model
@@ -212,8 +216,8 @@ class CoOp(ClipTrainer):
             )
 
     def logits(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
-        img = normalize(image_features.to(text_features.dtype))
-        return self.logit_scale * img @ normalize(text_features).t()
+        """Cosine logits, always in fp32 (the towers may run in bf16/fp16)."""
+        return self.logit_scale * normalize(image_features.float()) @ normalize(text_features.float()).t()
 
     # ----------------------------------------------------------------- train
     def forward_backward(self, batch: dict) -> dict:
