@@ -49,3 +49,21 @@ def test_main_sh_errors(tmp_path):
     assert res.returncode != 0
     assert "imagenet" in res.stderr and str(tmp_path / "nodata") in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_base2new_train_then_eval(tmp_path, digits_root):
+    env = {"DATA": digits_root, "OUTPUT": str(tmp_path / "out"), "SEEDS": "1"}
+    run_script("scripts/ramt/base2new_train.sh", "digits", *FAST, env_extra=env)
+    run_script("scripts/ramt/base2new_eval.sh", "digits", *FAST, env_extra=env)
+    base = tmp_path / "out/base2new/train_base/digits/shots_16/RAMT/vit_b16"
+    new = tmp_path / "out/base2new/test_new/digits/shots_16/RAMT/vit_b16"
+    base_log = (base / "seed1" / "log.txt").read_text()
+    new_log = (new / "seed1" / "log.txt").read_text()
+    assert "SUBSAMPLE BASE CLASSES!" in base_log and "# classes  5" in base_log
+    assert "SUBSAMPLE NEW CLASSES!" in new_log and "# classes  5" in new_log
+    assert "lambda = 1.0" in base_log
+    assert f'Loading weights to shared from "{base}/seed1/shared/model.pth.tar-1"' in new_log
+    parsed = subprocess.run(
+        [sys.executable, "parse_test_res.py", str(new), "--test-log"], capture_output=True, text=True
+    )
+    assert parsed.returncode == 0 and "* accuracy:" in parsed.stdout
