@@ -49,11 +49,29 @@ run_train() {
   "$PYTHON" train.py --root "$DATA" --output-dir "$dir" "$@"
 }
 
-# ramt_config DATASET: the R-AMT config stem for a dataset (ImageNet recipe, Digits toy recipe).
-ramt_config() {
+# recipe_config TRAINER DATASET DEFAULT: the config stem to use. A dataset with its own recipe
+# (configs/trainers/<TRAINER>/<DATASET>_vit_b16.yaml: R-AMT's ImageNet recipe, the Digits toy
+# recipes) gets it; every other dataset gets DEFAULT.
+recipe_config() {
+  if [ -f "configs/trainers/$1/$2_vit_b16.yaml" ]; then echo "$2_vit_b16"; else echo "$3"; fi
+}
+
+# ramt_config DATASET: the R-AMT config stem (imagenet_vit_b16, digits_vit_b16 or vit_b16).
+ramt_config() { recipe_config RAMT "$1" vit_b16; }
+
+# coop_config TRAINER DATASET SHOTS: CoOp's epoch-by-shots config (vit_b16_ep50 / _ep100 / vit_b16).
+coop_config() {
+  recipe_config "$1" "$2" "$("$PYTHON" -c 'import sys
+from ramt.methods import DATASET_CONFIG_TO_REGISTRY as R
+from ramt.policy import coop_config_name
+print(coop_config_name(R.get(sys.argv[1], sys.argv[1]), int(sys.argv[2])))' "$2" "$3")"
+}
+
+# tip_finetune VARIANT: TRAINER.TIP.FINETUNE for a Tip-Adapter variant (tip / tipf).
+tip_finetune() {
   case "$1" in
-    imagenet) echo imagenet_vit_b16 ;;   # Adam 3e-5, 10 epochs
-    digits)   echo digits_vit_b16 ;;     # toy pipeline-check recipe (see the config file)
-    *)        echo vit_b16 ;;
+    tip)  echo False ;;
+    tipf) echo True ;;
+    *)    die "unknown Tip-Adapter variant '$1' (use tip or tipf)" ;;
   esac
 }

@@ -4,7 +4,11 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.clip_fixtures", "tests.fixtures.data_fixtures"]
+pytest_plugins = [
+    "tests.fixtures.clip_fixtures",
+    "tests.fixtures.data_fixtures",
+    "tests.fixtures.trainer_fixtures",
+]
 
 
 @pytest.fixture(autouse=True, scope="session")

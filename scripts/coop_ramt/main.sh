@@ -12,11 +12,7 @@ DATASET=$1; SHOTS=$2; shift 2
 require_dataset "$DATASET"; require_shots "$SHOTS"
 TRAINER=CoOpRAMT
 NCTX="${NCTX:-16}"; CSC="${CSC:-False}"; CTP="${CTP:-end}"
-case "$DATASET" in
-  digits) CFG=digits_vit_b16 ;;   # toy pipeline-check recipe (see the config file)
-  *)      CFG="$("$PYTHON" -c 'import sys; from ramt.methods import DATASET_CONFIG_TO_REGISTRY as R
-from ramt.policy import coop_config_name; print(coop_config_name(R.get(sys.argv[1], sys.argv[1]), int(sys.argv[2])))' "$DATASET" "$SHOTS")" ;;
-esac
+CFG=$(coop_config CoOpRAMT "$DATASET" "$SHOTS")
 MODE=two_stage
 ARGS=("$@")
 for ((i = 0; i + 1 < ${#ARGS[@]}; i += 2)); do

@@ -9,18 +9,11 @@ source "$(dirname "$0")/../common.sh"
 DATASET=$1; SHOTS=$2; shift 2
 require_dataset "$DATASET"; require_shots "$SHOTS"
 TRAINER=TipAdapter
-case "$DATASET" in
-  digits) CFG=digits_vit_b16 ;;   # toy pipeline-check recipe (see the config file)
-  *)      CFG=vit_b16 ;;
-esac
+CFG=$(recipe_config TipAdapter "$DATASET" vit_b16)
 VARIANTS="${VARIANTS:-tip tipf}"
 for SEED in $SEEDS; do
   for VARIANT in $VARIANTS; do
-    case "$VARIANT" in
-      tip)  FINETUNE=False ;;
-      tipf) FINETUNE=True ;;
-      *)    die "unknown Tip-Adapter variant '${VARIANT}' (use tip or tipf)" ;;
-    esac
+    FINETUNE=$(tip_finetune "$VARIANT")
     run_train "${OUTPUT}/${DATASET}/${TRAINER}/vit_b16_${SHOTS}shots/${VARIANT}/seed${SEED}" -- \
       --seed "$SEED" --trainer "$TRAINER" \
       --dataset-config-file "configs/datasets/${DATASET}.yaml" \

@@ -10,10 +10,7 @@ source "$(dirname "$0")/../common.sh"
 DATASET=$1; SHOTS=$2; shift 2
 require_dataset "$DATASET"; require_shots "$SHOTS"
 TRAINER=TipAdapterRAMT
-case "$DATASET" in
-  digits) CFG=digits_vit_b16 ;;   # toy pipeline-check recipe (see the config file)
-  *)      CFG=vit_b16 ;;
-esac
+CFG=$(recipe_config TipAdapterRAMT "$DATASET" vit_b16)
 VARIANTS="${VARIANTS:-tip tipf}"
 for SEED in $SEEDS; do
   SOURCE="${OUTPUT}/${DATASET}/RAMT/vit_b16_${SHOTS}shots/seed${SEED}"
@@ -22,11 +19,7 @@ for SEED in $SEEDS; do
     EXP= SEEDS="$SEED" bash scripts/ramt/main.sh "$DATASET" "$SHOTS" "$@"
   fi
   for VARIANT in $VARIANTS; do
-    case "$VARIANT" in
-      tip)  FINETUNE=False ;;
-      tipf) FINETUNE=True ;;
-      *)    die "unknown Tip-Adapter variant '${VARIANT}' (use tip or tipf)" ;;
-    esac
+    FINETUNE=$(tip_finetune "$VARIANT")
     run_train "${OUTPUT}/${DATASET}/${TRAINER}/vit_b16_${SHOTS}shots/${VARIANT}/seed${SEED}" -- \
       --seed "$SEED" --trainer "$TRAINER" \
       --dataset-config-file "configs/datasets/${DATASET}.yaml" \

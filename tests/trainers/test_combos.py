@@ -12,13 +12,7 @@ from ramt.engine.checkpoint import save_checkpoint
 from ramt.mask_source import MaskSourceError, load_source_masks
 from ramt.mask_tuning import save_run_info
 from ramt.masks import MaskSet, mask_fingerprint, masked_forward, pack_masks
-from tests.trainers.test_coop import build, method_cfg, snapshot
-
-
-@pytest.fixture
-def data_root(tmp_path, make_coop_dataset):
-    make_coop_dataset(tmp_path / "data", name="caltech101", n_classes=3, n_train=4, n_val=2, n_test=3)
-    return tmp_path / "data"
+from tests.fixtures.trainer_fixtures import build, method_cfg, snapshot
 
 
 def make_mask_run(run_dir, cfg, zero_frac=0.3, mask_seed=0, **info_overrides):

@@ -8,57 +8,9 @@ import torch
 
 import trainers  # noqa: F401  (registers the trainers)
 from ramt.clip import get_tokenizer, load_clip, tokenize
-from ramt.config import get_cfg_default, merge_from_file
 from ramt.policy import coop_config_name, coop_epochs
-from ramt.registry import TRAINER_REGISTRY
+from tests.fixtures.trainer_fixtures import ROOT, build, method_cfg, snapshot
 from trainers.coop import PromptLearner
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def method_cfg(trainer, root, out, config="vit_b16", shots=2, **opts):
-    """A fast config for ``trainer`` on the synthetic Caltech101 layout (tiny CLIP, CPU, no workers)."""
-    cfg = get_cfg_default()
-    merge_from_file(cfg, os.path.join(ROOT, "configs/datasets/caltech101.yaml"))
-    merge_from_file(cfg, os.path.join(ROOT, f"configs/trainers/{trainer}/{config}.yaml"))
-    cfg.DATASET.ROOT = str(root)
-    cfg.OUTPUT_DIR = str(out)
-    cfg.SEED = 1
-    cfg.TRAINER.NAME = trainer
-    cfg.MODEL.BACKBONE.NAME = "tiny"
-    cfg.DATASET.NUM_SHOTS = shots
-    cfg.OPTIM.MAX_EPOCH = 1
-    cfg.DATALOADER.NUM_WORKERS = 0
-    cfg.DATALOADER.TRAIN_X.BATCH_SIZE = 4
-    cfg.DATALOADER.TEST.BATCH_SIZE = 4
-    cfg.USE_CUDA = False
-    cfg.VERBOSE = False
-    for k, v in opts.items():
-        node = cfg
-        *parents, leaf = k.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = v
-    return cfg
-
-
-def build(cfg):
-    import random
-
-    torch.manual_seed(cfg.SEED)
-    random.seed(cfg.SEED)
-    return TRAINER_REGISTRY.get(cfg.TRAINER.NAME)(cfg)
-
-
-@pytest.fixture
-def data_root(tmp_path, make_coop_dataset):
-    make_coop_dataset(tmp_path / "data", name="caltech101", n_classes=3, n_train=4, n_val=2, n_test=3)
-    return tmp_path / "data"
-
-
-def snapshot(module):
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
 
 # ------------------------------------------------------------------ prompt assembly
 NAMES = ["class_a", "big red car", "ox"]

@@ -5,47 +5,13 @@ import os
 import pytest
 import torch
 
-import trainers  # noqa: F401  (registers the trainers)
-from ramt.config import get_cfg_default, merge_from_file
 from ramt.registry import TRAINER_REGISTRY
+from tests.fixtures.trainer_fixtures import build, method_cfg
 
 
 def ramt_cfg(root, out, shots=2, epochs=2, **opts):
-    cfg = get_cfg_default()
-    merge_from_file(cfg, "configs/datasets/caltech101.yaml")
-    merge_from_file(cfg, "configs/trainers/RAMT/vit_b16.yaml")
-    cfg.DATASET.ROOT = str(root)
-    cfg.OUTPUT_DIR = str(out)
-    cfg.SEED = 1
-    cfg.TRAINER.NAME = "RAMT"
-    cfg.MODEL.BACKBONE.NAME = "tiny"
-    cfg.DATASET.NUM_SHOTS = shots
-    cfg.OPTIM.MAX_EPOCH = epochs
-    cfg.OPTIM.LR = 0.003
-    cfg.DATALOADER.NUM_WORKERS = 0
-    cfg.DATALOADER.TRAIN_X.BATCH_SIZE = 4
-    cfg.USE_CUDA = False
-    for k, v in opts.items():
-        node = cfg
-        *parents, leaf = k.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = v
-    return cfg
-
-
-def build(cfg):
-    torch.manual_seed(cfg.SEED)
-    import random
-
-    random.seed(cfg.SEED)
-    return TRAINER_REGISTRY.get(cfg.TRAINER.NAME)(cfg)
-
-
-@pytest.fixture
-def data_root(tmp_path, make_coop_dataset):
-    make_coop_dataset(tmp_path / "data", name="caltech101", n_classes=3, n_train=4, n_val=2, n_test=3)
-    return tmp_path / "data"
+    opts = {"OPTIM.MAX_EPOCH": epochs, "OPTIM.LR": 0.003, "VERBOSE": True, **opts}
+    return method_cfg("RAMT", root, out, shots=shots, **opts)
 
 
 def test_masktuning_alias_registered():

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ramt.clip import load_clip
 from ramt.config import get_cfg_default
-from tests.trainers.test_coop import build, method_cfg, snapshot
+from tests.fixtures.trainer_fixtures import build, method_cfg, snapshot
 from trainers.tip_adapter import (
     HPARAMS_FILE,
     resolve_tip_settings,
@@ -18,12 +18,6 @@ from trainers.tip_adapter import (
 )
 
 FAST = {"TRAINER.TIP.AUGMENT_EPOCH": 2}
-
-
-@pytest.fixture
-def data_root(tmp_path, make_coop_dataset):
-    make_coop_dataset(tmp_path / "data", name="caltech101", n_classes=3, n_train=4, n_val=2, n_test=3)
-    return tmp_path / "data"
 
 
 def tip_cfg(root, out, **opts):
