@@ -18,4 +18,4 @@ def test_ramt_beats_zeroshot_on_digits(tmp_path, digits_root):
     ramt = log_result(str(tmp_path / "out/digits/RAMT/vit_b16_4shots/seed1/log.txt"))
     zs = log_result(str(tmp_path / "out/ZeroshotCLIP/vit_b16/digits/log.txt"), test_log=True)
     assert ramt is not None and zs is not None
-    assert ramt > zs + 2.0, (ramt, zs)
+    assert ramt > zs + 5.0, (ramt, zs)
