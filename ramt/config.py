@@ -182,6 +182,8 @@ def get_cfg_default() -> CN:
     _C.SPEED.BF16 = True
     # torch.compile the image encoder (CUDA only).
     _C.SPEED.COMPILE = False
+    # torch.compile mode with SPEED.COMPILE ("" = default; "reduce-overhead" adds CUDA graphs).
+    _C.SPEED.COMPILE_MODE = ""
     # Run CoOp's text encoder only up to the longest prompt's end-of-text token.
     _C.SPEED.TRUNCATE_TEXT = True
     # Cache image features of frozen encoders across runs (zero-shot, CoOp eval, Tip).

@@ -45,8 +45,9 @@ class RAMT(ClipTrainer):
         self.clip_model = clip_model.to(self.device)
         self.tuner.describe()
         if use_compile(cfg, self.device):
-            print("torch.compile: student and teacher forwards")
-            self.tuner.compile()
+            mode = cfg.SPEED.COMPILE_MODE
+            print(f"torch.compile: student and teacher forwards (mode {mode or 'default'})")
+            self.tuner.compile(**({"mode": mode} if mode else {}))
         optim = fuse_optimizer(build_optimizer([self.tuner.mask_set.flat], cfg.OPTIM), cfg, self.device)
         sched = build_lr_scheduler(optim, cfg.OPTIM)
         self.register_model(MASK_MODEL_NAME, self.tuner.mask_set, optim, sched)
