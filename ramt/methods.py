@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ramt.data.sources import CATALOGUE
+
 __all__ = [
     "COMPARABLE_BACKBONE",
     "DATASET_CONFIG_TO_REGISTRY",
@@ -41,24 +43,8 @@ FEWSHOT_DATASETS: tuple[str, ...] = (
     "ucf101",
 )
 
-DATASET_CONFIG_TO_REGISTRY: dict[str, str] = {
-    "imagenet": "ImageNet",
-    "caltech101": "Caltech101",
-    "oxford_pets": "OxfordPets",
-    "stanford_cars": "StanfordCars",
-    "oxford_flowers": "OxfordFlowers",
-    "food101": "Food101",
-    "fgvc_aircraft": "FGVCAircraft",
-    "sun397": "SUN397",
-    "dtd": "DescribableTextures",
-    "eurosat": "EuroSAT",
-    "ucf101": "UCF101",
-    "imagenetv2": "ImageNetV2",
-    "imagenet_sketch": "ImageNetSketch",
-    "imagenet_a": "ImageNetA",
-    "imagenet_r": "ImageNetR",
-    "digits": "Digits",
-}
+# Config name -> registry name, from the one dataset catalogue (stdlib only, cheap to import).
+DATASET_CONFIG_TO_REGISTRY: dict[str, str] = {name: src.registry for name, src in CATALOGUE.items()}
 _REGISTRY_TO_CONFIG = {v: k for k, v in DATASET_CONFIG_TO_REGISTRY.items()}
 
 # Registry names whose paper name differs; every other name is printed as is.

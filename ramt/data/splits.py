@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .datum import Datum
+from .sources import CATALOGUE
 
 __all__ = [
     "DatasetInfo",
@@ -46,96 +47,24 @@ class DatasetInfo:
     test_only: bool = False
 
 
-DATASET_INFO: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in [
-        DatasetInfo("ImageNet", "imagenet", "imagenet", "images"),
-        DatasetInfo(
-            "Caltech101",
-            "caltech101",
-            "caltech-101",
-            "101_ObjectCategories",
-            "split_zhou_Caltech101.json",
-            "1hyarUivQE36mY6jSomru6Fjd-JzwcCzN",
-        ),
-        DatasetInfo(
-            "OxfordPets",
-            "oxford_pets",
-            "oxford_pets",
-            "images",
-            "split_zhou_OxfordPets.json",
-            "1501r8Ber4nNKvmlFVQZ8SeUHTcdTTEqs",
-        ),
-        DatasetInfo(
-            "StanfordCars",
-            "stanford_cars",
-            "stanford_cars",
-            "",
-            "split_zhou_StanfordCars.json",
-            "1ObCFbaAgVu0I-k_Au-gIUcefirdAuizT",
-        ),
-        DatasetInfo(
-            "OxfordFlowers",
-            "oxford_flowers",
-            "oxford_flowers",
-            "jpg",
-            "split_zhou_OxfordFlowers.json",
-            "1Pp0sRXzZFZq15zVOzKjKBu4A9i01nozT",
-        ),
-        DatasetInfo(
-            "Food101",
-            "food101",
-            "food-101",
-            "images",
-            "split_zhou_Food101.json",
-            "1QK0tGi096I0Ba6kggatX1ee6dJFIcEJl",
-        ),
-        DatasetInfo("FGVCAircraft", "fgvc_aircraft", "fgvc_aircraft", "images"),
-        DatasetInfo(
-            "SUN397",
-            "sun397",
-            "sun397",
-            "SUN397",
-            "split_zhou_SUN397.json",
-            "1y2RD81BYuiyvebdN-JymPfyWYcd8_MUq",
-        ),
-        DatasetInfo(
-            "DescribableTextures",
-            "dtd",
-            "dtd",
-            "images",
-            "split_zhou_DescribableTextures.json",
-            "1u3_QfB467jqHgNXC00UIzbLZRQCg2S7x",
-        ),
-        DatasetInfo(
-            "EuroSAT",
-            "eurosat",
-            "eurosat",
-            "2750",
-            "split_zhou_EuroSAT.json",
-            "1Ip7yaCWFi0eaOFUGga0lUdVi_DDQth1o",
-        ),
-        DatasetInfo(
-            "UCF101",
-            "ucf101",
-            "ucf101",
-            "UCF-101-midframes",
-            "split_zhou_UCF101.json",
-            "1I0S0q91hJfsV9Gf4xDIjgDq4AqBNJb1y",
-        ),
-        DatasetInfo(
-            "ImageNetV2",
-            "imagenetv2",
-            "imagenetv2",
-            "imagenetv2-matched-frequency-format-val",
-            test_only=True,
-        ),
-        DatasetInfo("ImageNetSketch", "imagenet_sketch", "imagenet-sketch", "images", test_only=True),
-        DatasetInfo("ImageNetA", "imagenet_a", "imagenet-adversarial", "imagenet-a", test_only=True),
-        DatasetInfo("ImageNetR", "imagenet_r", "imagenet-rendition", "imagenet-r", test_only=True),
-        DatasetInfo("Digits", "digits", "digits", "images", "split_zhou_Digits.json"),
-    ]
-}
+def _info_from_source(src) -> DatasetInfo:
+    split_drive_id = next(
+        (r.gdrive_id for r in src.resources if src.split_file and r.filename == src.split_file), ""
+    )
+    return DatasetInfo(
+        name=src.registry,
+        config_name=src.name,
+        folder=src.folder,
+        image_prefix=src.image_prefix,
+        split_file=src.split_file,
+        split_drive_id=split_drive_id,
+        test_only=src.layout == "folder_test",
+    )
+
+
+#: Where each dataset lives, keyed by registry name; derived from the one dataset catalogue
+#: (``ramt.data.sources.CATALOGUE``, which ``prepare`` and ``--verify`` use too).
+DATASET_INFO: dict[str, DatasetInfo] = {src.registry: _info_from_source(src) for src in CATALOGUE.values()}
 
 # Google Drive id of ImageNet's classnames.txt (CLIP's cleaned names).
 IMAGENET_CLASSNAMES_DRIVE_ID = "1-61f_ol79pViBFDG_IDlUQSwoLcn2XXF"
