@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
+
+from ramt.utils.io import atomic_write_text
 
 from .datum import Datum
 from .sources import CATALOGUE
@@ -167,25 +168,6 @@ def read_split(path: str, image_prefix: str) -> tuple[list[Datum], list[Datum], 
             )
         lists.append(_parse_items(data[key], path, key, image_prefix))
     return lists[0], lists[1], lists[2]
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def items_to_entries(items: Sequence[Datum], image_prefix: str) -> list[list]:

@@ -1,19 +1,5 @@
-from .io import atomic_torch_save, atomic_write_json, atomic_write_text, mkdir_if_missing, read_json
-from .logger import close_logger, setup_logger
-from .meters import AverageMeter, MetricMeter
-from .seed import get_rng_state, set_random_seed, set_rng_state
+"""Small utilities: atomic file writes (``io``), the log tee (``logger``), meters, seeding.
 
-__all__ = [
-    "AverageMeter",
-    "MetricMeter",
-    "atomic_torch_save",
-    "atomic_write_json",
-    "atomic_write_text",
-    "close_logger",
-    "get_rng_state",
-    "mkdir_if_missing",
-    "read_json",
-    "set_random_seed",
-    "set_rng_state",
-    "setup_logger",
-]
+Import the submodules directly (``from ramt.utils.io import atomic_write_text``); this package
+imports nothing eagerly so that stdlib-only users (the data layer, the scripts) stay light.
+"""

@@ -7,8 +7,6 @@ import os
 import tempfile
 from typing import Any
 
-import torch
-
 
 def mkdir_if_missing(path: str) -> None:
     if path:
@@ -20,7 +18,7 @@ def _atomic_write(path: str, write_fn, mode: str = "wb") -> None:
     mkdir_if_missing(folder)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, mode) as f:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             write_fn(f)
             f.flush()
             os.fsync(f.fileno())
@@ -32,6 +30,7 @@ def _atomic_write(path: str, write_fn, mode: str = "wb") -> None:
 
 
 def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     _atomic_write(path, lambda f: f.write(text), mode="w")
 
 
@@ -40,6 +39,8 @@ def atomic_write_json(path: str, obj: Any, indent: int = 2) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
+    import torch
+
     _atomic_write(path, lambda f: torch.save(obj, f))
 
 
