@@ -1,6 +1,6 @@
 """Summarise the results of several runs (seeds), CoOp-compatible.
 
-Each non-hidden sub-folder of DIR is one run whose ``log.txt`` is searched for
+Each non-hidden sub-folder of DIR is one run (or DIR itself, when it holds the log) whose ``log.txt`` is searched for
 ``* <keyword>: X%`` after the end signal (``Finish training``, or ``=> result`` with
 ``--test-log``). Prints mean +- population std (or the 95% CI with ``--ci95``).
 
@@ -44,8 +44,12 @@ def parse_function(keyword: str, directory: str, args, end_signal: str):
     print(f"Parsing files in {directory}")
     regex = metric_regex(keyword)
     outputs = []
-    for subdir in listdir_nohidden(directory, sort=True):
-        run_dir = os.path.join(directory, subdir)
+    if os.path.isfile(os.path.join(directory, args.log_name)):
+        # DIR is itself one run (e.g. a single zero-shot output folder): parse it as the only run.
+        run_dirs = [directory]
+    else:
+        run_dirs = [os.path.join(directory, d) for d in listdir_nohidden(directory, sort=True)]
+    for run_dir in run_dirs:
         if not os.path.isdir(run_dir):
             warn(f"skipping {run_dir}: not a run folder")
             continue

@@ -102,3 +102,12 @@ def test_sparsity_keyword(tmp_path):
     write_log(d / "seed1", 90.0, extra="=> mask sparsity\n* zeros: 1,234\n* sparsity: 2.56%")
     res = parse(d, "--keyword", "sparsity")
     assert "* sparsity: 2.56% +- 0.00%" in res.stdout
+
+
+def test_a_single_run_folder_is_parsed_as_one_run(tmp_path):
+    d = tmp_path / "zs_digits"
+    write_log(d, 42.0, test_log=True)
+    res = parse(d, "--test-log")
+    assert res.returncode == 0, res.stderr
+    assert f"file: {d}/log.txt. accuracy: 42.00%. " in res.stdout
+    assert "* accuracy: 42.00% +- 0.00%" in res.stdout
