@@ -10,9 +10,15 @@ setup(
     version="0.1.0",
     description="Regularized Mask Tuning (R-AMT) of CLIP in a CoOp-style research suite",
     packages=find_namespace_packages(include=["ramt", "ramt.*"], exclude=["*__pycache__*"]),
-    package_data={"ramt": ["published/*.csv", "data/assets/*.json"]},
+    package_data={"ramt": ["published/*.csv", "data/assets/*.json", "configs/*/*.yaml", "configs/*/*/*.yaml"]},
     include_package_data=True,
     python_requires=">=3.9",
     install_requires=install_requires,
+    entry_points={
+        "console_scripts": [
+            "ramt-train = ramt.train:cli",
+            "ramt-parse = ramt.parse_test_res:cli",
+        ]
+    },
     extras_require={"test": ["pytest>=7.4", "ruff>=0.4"], "slurm": ["submitit>=1.4"]},
 )

@@ -80,7 +80,7 @@ def build_case(case: str, mode: str, compiled: bool, args, device: torch.device)
     kw = _compile_kwargs(args)
 
     if case == "zsclip":
-        from trainers.zsclip import ZeroshotCLIP
+        from ramt.trainers.zsclip import ZeroshotCLIP
 
         if not reference:
             t = make_trainer(
@@ -103,7 +103,7 @@ def build_case(case: str, mode: str, compiled: bool, args, device: torch.device)
 
     if case in ("coop100", "coop1000"):
         try:
-            from trainers.coop import CoOp
+            from ramt.trainers.coop import CoOp
         except ImportError:
             CoOp = None
         if CoOp is not None:
@@ -127,7 +127,7 @@ def build_case(case: str, mode: str, compiled: bool, args, device: torch.device)
         return (lambda: m.step(img, lab)), "benchmarks.ministeps.LeanCoOp"
 
     if case == "ramt":
-        from trainers.ramt import RAMT
+        from ramt.trainers.ramt import RAMT
 
         cfg = bench_cfg("RAMT", args.backbone, reference=reference, dataset=DATASET)
         t = make_trainer(RAMT, cfg, names, device, clip)

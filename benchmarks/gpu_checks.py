@@ -27,7 +27,7 @@ if ROOT not in sys.path:
 
 from benchmarks.harness import bench_cfg, classnames, make_trainer, random_clip, synthetic_batch  # noqa: E402
 from ramt.clip import clip_input_size  # noqa: E402
-from trainers.ramt import RAMT  # noqa: E402
+from ramt.trainers.ramt import RAMT  # noqa: E402
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -1,26 +1,8 @@
-"""The suite's dataset classes, one module per dataset, registered under CoOp's class names.
+"""CoOp's ``datasets/`` folder, kept for users who look for it.
 
-Importing this package registers every class in ``ramt.registry.DATASET_REGISTRY``.
+The dataset classes live in the installed package (``ramt/datasets/``, one file per dataset);
+each module here only re-exports one of them. The suite itself never imports this top-level
+package (a Hugging Face ``datasets`` installation cannot shadow the suite's datasets).
 """
 
-from . import (  # noqa: F401
-    caltech101,
-    digits,
-    dtd,
-    eurosat,
-    fgvc_aircraft,
-    food101,
-    imagenet,
-    imagenet_a,
-    imagenet_r,
-    imagenet_sketch,
-    imagenetv2,
-    oxford_flowers,
-    oxford_pets,
-    stanford_cars,
-    sun397,
-    ucf101,
-)
-
-# Marker checked by ramt.data.manager: this is the suite's package, not another 'datasets'.
-RAMT_DATASETS = True
+import ramt.datasets  # noqa: F401  (registers the datasets)

@@ -1,10 +1,3 @@
-"""Caltech101 (CoOp split; 100 classes, BACKGROUND_Google and Faces_easy excluded)."""
+"""CoOp layout entry point: the dataset lives in ``ramt.datasets.caltech101``."""
 
-from ramt.registry import DATASET_REGISTRY
-
-from ._base import SplitJSONDataset
-
-
-@DATASET_REGISTRY.register()
-class Caltech101(SplitJSONDataset):
-    """Folder, image prefix and split file: ``ramt.data.splits.DATASET_INFO["Caltech101"]``."""
+from ramt.datasets.caltech101 import *  # noqa: F401,F403

@@ -1,10 +1,3 @@
-"""Describable Textures (CoOp split; 47 classes)."""
+"""CoOp layout entry point: the dataset lives in ``ramt.datasets.dtd``."""
 
-from ramt.registry import DATASET_REGISTRY
-
-from ._base import SplitJSONDataset
-
-
-@DATASET_REGISTRY.register()
-class DescribableTextures(SplitJSONDataset):
-    """Folder, image prefix and split file: ``ramt.data.splits.DATASET_INFO["DescribableTextures"]``."""
+from ramt.datasets.dtd import *  # noqa: F401,F403

@@ -1,10 +1,3 @@
-"""EuroSAT RGB (CoOp split; 10 classes with CoOp's renamed class names)."""
+"""CoOp layout entry point: the dataset lives in ``ramt.datasets.eurosat``."""
 
-from ramt.registry import DATASET_REGISTRY
-
-from ._base import SplitJSONDataset
-
-
-@DATASET_REGISTRY.register()
-class EuroSAT(SplitJSONDataset):
-    """Folder, image prefix and split file: ``ramt.data.splits.DATASET_INFO["EuroSAT"]``."""
+from ramt.datasets.eurosat import *  # noqa: F401,F403

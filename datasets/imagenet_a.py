@@ -1,10 +1,3 @@
-"""ImageNet-A (test only; 200 sorted wnid folders, README.txt ignored)."""
+"""CoOp layout entry point: the dataset lives in ``ramt.datasets.imagenet_a``."""
 
-from ramt.registry import DATASET_REGISTRY
-
-from ._base import WnidFolderTestDataset
-
-
-@DATASET_REGISTRY.register()
-class ImageNetA(WnidFolderTestDataset):
-    """Labels are the positions of the sorted wnid folders; names come from ``classnames.txt``."""
+from ramt.datasets.imagenet_a import *  # noqa: F401,F403

@@ -1,10 +1,3 @@
-"""ImageNet-Sketch (test only; 1,000 sorted wnid folders)."""
+"""CoOp layout entry point: the dataset lives in ``ramt.datasets.imagenet_sketch``."""
 
-from ramt.registry import DATASET_REGISTRY
-
-from ._base import WnidFolderTestDataset
-
-
-@DATASET_REGISTRY.register()
-class ImageNetSketch(WnidFolderTestDataset):
-    """Labels are the positions of the sorted wnid folders; names come from ``classnames.txt``."""
+from ramt.datasets.imagenet_sketch import *  # noqa: F401,F403

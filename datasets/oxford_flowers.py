@@ -1,10 +1,3 @@
-"""Oxford Flowers-102 (CoOp split; 102 classes)."""
+"""CoOp layout entry point: the dataset lives in ``ramt.datasets.oxford_flowers``."""
 
-from ramt.registry import DATASET_REGISTRY
-
-from ._base import SplitJSONDataset
-
-
-@DATASET_REGISTRY.register()
-class OxfordFlowers(SplitJSONDataset):
-    """Folder, image prefix and split file: ``ramt.data.splits.DATASET_INFO["OxfordFlowers"]``."""
+from ramt.datasets.oxford_flowers import *  # noqa: F401,F403

@@ -1,10 +1,3 @@
-"""Oxford-IIIT Pets (CoOp split; 37 classes)."""
+"""CoOp layout entry point: the dataset lives in ``ramt.datasets.oxford_pets``."""
 
-from ramt.registry import DATASET_REGISTRY
-
-from ._base import SplitJSONDataset
-
-
-@DATASET_REGISTRY.register()
-class OxfordPets(SplitJSONDataset):
-    """Folder, image prefix and split file: ``ramt.data.splits.DATASET_INFO["OxfordPets"]``."""
+from ramt.datasets.oxford_pets import *  # noqa: F401,F403

@@ -1,10 +1,3 @@
-"""Stanford Cars (CoOp split; paths relative to the dataset folder; 196 classes)."""
+"""CoOp layout entry point: the dataset lives in ``ramt.datasets.stanford_cars``."""
 
-from ramt.registry import DATASET_REGISTRY
-
-from ._base import SplitJSONDataset
-
-
-@DATASET_REGISTRY.register()
-class StanfordCars(SplitJSONDataset):
-    """Folder, image prefix and split file: ``ramt.data.splits.DATASET_INFO["StanfordCars"]``."""
+from ramt.datasets.stanford_cars import *  # noqa: F401,F403

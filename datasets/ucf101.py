@@ -1,10 +1,3 @@
-"""UCF101 middle frames (CoOp split of trainlist01/testlist01; 101 classes)."""
+"""CoOp layout entry point: the dataset lives in ``ramt.datasets.ucf101``."""
 
-from ramt.registry import DATASET_REGISTRY
-
-from ._base import SplitJSONDataset
-
-
-@DATASET_REGISTRY.register()
-class UCF101(SplitJSONDataset):
-    """Folder, image prefix and split file: ``ramt.data.splits.DATASET_INFO["UCF101"]``."""
+from ramt.datasets.ucf101 import *  # noqa: F401,F403

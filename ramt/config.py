@@ -249,13 +249,45 @@ def _flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
     return out
 
 
-def merge_from_file(cfg: CN, path: str) -> None:
-    """Merge a yaml file into ``cfg`` with clear errors for missing files and bad keys."""
-    if not os.path.isfile(path):
-        raise ConfigError(
-            f"Config file not found: {path}. Pass an existing yaml file (see configs/ for the "
-            "shipped ones) or check the path relative to the current directory."
-        )
+SHIPPED_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def shipped_config_names(kind: str) -> list[str]:
+    """Names of the configs shipped in the package: ``datasets`` -> ``digits``, ...; ``trainers`` -> ``RAMT/vit_b16``."""
+    root = os.path.join(SHIPPED_CONFIGS, kind)
+    names = []
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            if f.endswith(".yaml"):
+                rel = os.path.relpath(os.path.join(dirpath, f), root)
+                names.append(rel[: -len(".yaml")].replace(os.sep, "/"))
+    return sorted(names)
+
+
+def resolve_config_file(path: str, kind: str = "") -> str:
+    """An existing yaml path, or a shipped config named as ``digits`` / ``RAMT/vit_b16`` (``kind``:
+    ``datasets`` or ``trainers``). Paths are tried first, so a user's file always wins."""
+    if os.path.isfile(path):
+        return path
+    stem = path[: -len(".yaml")] if path.endswith(".yaml") else path
+    kinds = [kind] if kind else ["datasets", "trainers"]
+    for k in kinds:
+        for candidate in (stem, stem.replace(f"configs/{k}/", "", 1)):
+            shipped = os.path.join(SHIPPED_CONFIGS, k, candidate + ".yaml")
+            if os.path.isfile(shipped):
+                return shipped
+    known = ", ".join(n for k in kinds for n in shipped_config_names(k))
+    hint = difflib.get_close_matches(stem, [n for k in kinds for n in shipped_config_names(k)], n=1)
+    hint_s = f" Did you mean '{hint[0]}'?" if hint else ""
+    raise ConfigError(
+        f"Config file not found: {path}. Pass an existing yaml file, or the name of a shipped "
+        f"config ({known}).{hint_s}"
+    )
+
+
+def merge_from_file(cfg: CN, path: str, kind: str = "") -> None:
+    """Merge a yaml file (a path or a shipped config name) into ``cfg`` with clear errors."""
+    path = resolve_config_file(path, kind)
     loaded = cfg.load_cfg(open(path))
     for key, value in _flatten(loaded):
         _check_override(cfg, key, _coerce(value), f"file {path}")

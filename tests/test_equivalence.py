@@ -19,7 +19,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from benchmarks.harness import bench_cfg, classnames, make_trainer, random_clip, synthetic_batch
 from ramt.engine.precision import attention_kernels, autocast, fuse_optimizer, use_bf16, use_compile
-from trainers.ramt import RAMT
+from ramt.trainers.ramt import RAMT
 
 N_CLASSES = 5
 LR = 2e-3  # 3 Adam steps move the masks 0.01 -> ~0.004: some cross tau = 0.005, none sits on it

@@ -1,10 +1,7 @@
-"""Trainers, registered by name when imported (CoOp layout: one trainer per file)."""
+"""CoOp's ``trainers/`` folder, kept for users who look for it.
 
-from . import (
-    coop,  # noqa: F401
-    coop_ramt,  # noqa: F401
-    ramt,  # noqa: F401
-    tip_adapter,  # noqa: F401
-    tip_adapter_ramt,  # noqa: F401
-    zsclip,  # noqa: F401
-)
+The trainers live in the installed package (``ramt/trainers/``, one file per trainer); each
+module here only re-exports one of them. Importing this package registers every trainer.
+"""
+
+import ramt.trainers  # noqa: F401  (registers the trainers)

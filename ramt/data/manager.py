@@ -47,25 +47,6 @@ def read_image(path: str) -> Image.Image:
         ) from e
 
 
-def _import_datasets_package():
-    """Import the top-level ``datasets`` package (registers every dataset class)."""
-    try:
-        import datasets  # noqa: F401  (registers the classes)
-    except ImportError as e:
-        raise ImportError(
-            "Cannot import the suite's dataset package 'datasets' (the top-level datasets/ folder of "
-            "the repository). Run from the repository root, add it to PYTHONPATH, or install the suite "
-            f"with `pip install -e .`. ({e})"
-        ) from e
-    if not getattr(datasets, "RAMT_DATASETS", False):
-        raise ImportError(
-            f"The module 'datasets' imported from {getattr(datasets, '__file__', '?')} is not the suite's "
-            "dataset package (another package, e.g. HuggingFace datasets, shadows it). Run from the "
-            "repository root or put it first on PYTHONPATH."
-        )
-    return datasets
-
-
 def build_dataset(cfg):
     """Construct the dataset named by ``cfg.DATASET.NAME`` from the registry."""
     from ramt.registry import DATASET_REGISTRY
@@ -73,11 +54,11 @@ def build_dataset(cfg):
     name = cfg.DATASET.NAME
     if not name:
         raise ValueError(
-            "DATASET.NAME is empty. Pass --dataset-config-file configs/datasets/<name>.yaml "
-            "(e.g. configs/datasets/digits.yaml)."
+            "DATASET.NAME is empty. Pass --dataset-config-file <name> or a yaml path "
+            "(e.g. --dataset-config-file digits or configs/datasets/digits.yaml)."
         )
     if name not in DATASET_REGISTRY:
-        _import_datasets_package()
+        import ramt.datasets  # noqa: F401  (registers the shipped dataset classes)
     if cfg.VERBOSE:
         print(f"Loading dataset: {name}")
     return DATASET_REGISTRY.get(name)(cfg)

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-import datasets  # noqa: F401
+import ramt.datasets  # noqa: F401
 from ramt.data.splits import DatasetNotFoundError
 from ramt.registry import DATASET_REGISTRY
 from tests.fixtures.data_fixtures import data_cfg, write_wnid_tree

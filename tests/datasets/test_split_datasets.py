@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-import datasets  # noqa: F401  (registers the classes)
+import ramt.datasets  # noqa: F401  (registers the classes)
 from ramt.data.splits import DATASET_INFO, DatasetNotFoundError, SplitFileNotFoundError
 from ramt.registry import DATASET_REGISTRY
 from tests.fixtures.data_fixtures import data_cfg

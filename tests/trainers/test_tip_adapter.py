@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from ramt.clip import load_clip
 from ramt.config import get_cfg_default
 from tests.fixtures.trainer_fixtures import build, method_cfg, snapshot
-from trainers.tip_adapter import (
+from ramt.trainers.tip_adapter import (
     HPARAMS_FILE,
     resolve_tip_settings,
     search_grid,

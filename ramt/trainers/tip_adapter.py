@@ -1,0 +1,386 @@
+"""Tip-Adapter and Tip-Adapter-F (baselines spec section 3).
+
+A key-value cache from augmented few-shot features: keys ``F`` (averaged over
+``AUGMENT_EPOCH`` fixed-order augmented passes, L2-normalised), values ``L`` (one-hot labels).
+Logits for a normalised image feature ``f``::
+
+    100 * f W^T + alpha * exp(-beta * (1 - f F^T)) L
+
+``TRAINER.TIP.FINETUNE True`` (Tip-Adapter-F) trains the keys as a bias-free linear adapter
+(AdamW, per-iteration cosine, last-epoch model). (beta, alpha) are searched on the few-shot
+*validation* split only, never on test; the choice is logged, saved in ``tip_hparams.json`` and in
+``results.json``. ``build_image_encoder`` is the hook the Tip-Adapter + R-AMT combination overrides.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ramt.clip import IMAGENET_TEMPLATES, build_text_classifier, get_template, normalize
+from ramt.clip.features import (
+    backbone_identity,
+    cached_features,
+    compute_features,
+    feature_cache_key,
+    items_fingerprint,
+)
+from ramt.config import get_cfg_default
+from ramt.data.manager import build_data_loader
+from ramt.engine.clip_trainer import ClipTrainer
+from ramt.engine.precision import fuse_optimizer, use_bf16
+from ramt.policy import TIP_SETTINGS
+from ramt.registry import TRAINER_REGISTRY
+from ramt.utils.io import atomic_write_json
+
+TIP_LOGIT_SCALE = 100.0  # exp(logit_scale) of CLIP; Tip-Adapter hard-codes it
+ADAPTER_MODEL_NAME = "adapter"
+HPARAMS_FILE = "tip_hparams.json"
+# (config key, index into ramt.policy.TIP_SETTINGS rows)
+_TABLE_KEYS = (("INIT_BETA", 0), ("INIT_ALPHA", 1), ("SEARCH_SCALE", (2, 3)), ("TRAIN_EPOCH", 4))
+
+
+# ------------------------------------------------------------------ pure functions
+def cache_logits(affinity: torch.Tensor, cache_values: torch.Tensor, beta: float) -> torch.Tensor:
+    """``exp(-beta * (1 - A)) L``: ``affinity [N, NK]``, ``cache_values [NK, C]`` -> ``[N, C]``."""
+    return torch.exp(-beta * (1.0 - affinity)) @ cache_values
+
+
+def tip_logits(
+    features: torch.Tensor,
+    text_weights: torch.Tensor,
+    affinity: torch.Tensor,
+    cache_values: torch.Tensor,
+    alpha: float,
+    beta: float,
+) -> torch.Tensor:
+    """``100 f W^T + alpha exp(-beta (1 - A)) L`` for normalised ``features [N, D]``, ``text_weights [C, D]``."""
+    return TIP_LOGIT_SCALE * features @ text_weights.t() + alpha * cache_logits(affinity, cache_values, beta)
+
+
+def search_grid(max_value: float, steps: int) -> list[float]:
+    """``0.1 + i (max - 0.1) / steps`` for ``i = 0 .. steps-1`` (starts at 0.1, excludes the maximum)."""
+    return [0.1 + i * (float(max_value) - 0.1) / int(steps) for i in range(int(steps))]
+
+
+@torch.no_grad()
+def search_hparams(
+    zs_logits: torch.Tensor,
+    affinity: torch.Tensor,
+    cache_values: torch.Tensor,
+    labels: torch.Tensor,
+    beta_grid: Sequence[float],
+    alpha_grid: Sequence[float],
+    max_elements: int = 1 << 25,
+) -> tuple[float, float, float]:
+    """Grid search, beta outer and alpha inner; the first point that strictly improves accuracy wins.
+
+    Returns ``(beta, alpha, accuracy in %)``. Accuracies are compared as integer counts.
+    """
+    n, c = zs_logits.shape
+    alphas = torch.tensor(list(alpha_grid), dtype=zs_logits.dtype, device=zs_logits.device)
+    chunk = max(1, max_elements // max(1, n * c))
+    best_correct, best = -1, (float(beta_grid[0]), float(alpha_grid[0]))
+    for beta in beta_grid:
+        cache = cache_logits(affinity, cache_values, beta)
+        for s in range(0, len(alphas), chunk):
+            a = alphas[s : s + chunk]
+            logits = zs_logits.unsqueeze(0) + a[:, None, None] * cache.unsqueeze(0)
+            correct = (logits.argmax(-1) == labels.unsqueeze(0)).sum(-1)
+            j = int(torch.argmax(correct))  # first maximum: ties keep the earlier alpha
+            if int(correct[j]) > best_correct:
+                best_correct = int(correct[j])
+                best = (float(beta), float(alpha_grid[s + j]))
+    return best[0], best[1], 100.0 * best_correct / max(1, n)
+
+
+def resolve_tip_settings(cfg) -> dict[str, tuple[object, str]]:
+    """Effective INIT_BETA / INIT_ALPHA / SEARCH_SCALE / TRAIN_EPOCH and where each came from.
+
+    A key left at its default takes the per-dataset value of ``ramt.policy.TIP_SETTINGS``
+    (baselines spec section 3.4); a changed key wins.
+    """
+    defaults = get_cfg_default().TRAINER.TIP
+    tip = cfg.TRAINER.TIP
+    row = TIP_SETTINGS.get(cfg.DATASET.NAME)
+
+    def norm(v):
+        return tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+    out = {}
+    for key, idx in _TABLE_KEYS:
+        value = norm(tip[key])
+        if value != norm(defaults[key]):
+            out[key] = (value, "config")
+        elif row is not None:
+            table = tuple(float(row[i]) for i in idx) if isinstance(idx, tuple) else row[idx]
+            out[key] = (table, f"policy table ({cfg.DATASET.NAME})")
+        else:
+            out[key] = (value, "default (dataset not in the policy table)")
+    return out
+
+
+def tip_templates(dataset_name: str) -> list[str]:
+    """ImageNet: the 7 selected templates; every other dataset: its single template."""
+    if dataset_name == "ImageNet":
+        return list(IMAGENET_TEMPLATES)
+    return [get_template(dataset_name)]
+
+
+# ------------------------------------------------------------------------- trainer
+@TRAINER_REGISTRY.register()
+class TipAdapter(ClipTrainer):
+    """Training-free Tip-Adapter, or Tip-Adapter-F with ``TRAINER.TIP.FINETUNE True``."""
+
+    encoder_id = "plain"
+
+    def check_cfg(self, cfg) -> None:
+        tip = cfg.TRAINER.TIP
+        if tip.SELECT not in ("last", "val"):
+            raise ValueError(f"TRAINER.TIP.SELECT must be 'last' or 'val', got {tip.SELECT!r}.")
+        if int(tip.AUGMENT_EPOCH) < 1:
+            raise ValueError(f"TRAINER.TIP.AUGMENT_EPOCH must be >= 1, got {tip.AUGMENT_EPOCH}.")
+        if tip.FINETUNE and tip.SELECT == "val" and cfg.TEST.FINAL_MODEL != "best_val":
+            # Optional Tip-F epoch selection on the few-shot val split (never on test).
+            frozen = cfg.is_frozen()
+            cfg.defrost()
+            cfg.TEST.FINAL_MODEL = "best_val"
+            if frozen:
+                cfg.freeze()
+            print(
+                "TRAINER.TIP.SELECT val: the Tip-F epoch is chosen on the few-shot val split (TEST.FINAL_MODEL best_val)"
+            )
+
+    @property
+    def variant(self) -> str:
+        return "tipf" if self.cfg.TRAINER.TIP.FINETUNE else "tip"
+
+    # ------------------------------------------------------------------ model
+    def build_image_encoder(self, clip_model: nn.Module) -> nn.Module:
+        """The frozen image encoder every feature comes from (the combination folds masks in)."""
+        return clip_model.visual
+
+    def build_model(self) -> None:
+        cfg = self.cfg
+        tip = cfg.TRAINER.TIP
+        self.settings = resolve_tip_settings(cfg)
+        for key, (value, source) in self.settings.items():
+            print(f"TRAINER.TIP.{key} = {value} [{source}]")
+        self.init_beta = float(self.settings["INIT_BETA"][0])
+        self.init_alpha = float(self.settings["INIT_ALPHA"][0])
+        self.search_scale = tuple(float(v) for v in self.settings["SEARCH_SCALE"][0])
+        self.search_step = tuple(int(v) for v in tip.SEARCH_STEP)
+        clip_model = self.load_clip_model()
+        templates = tip_templates(cfg.DATASET.NAME)
+        for t in templates:
+            print(f"Prompt template: {t!r}")
+        self.text_weights = build_text_classifier(clip_model, self.classnames, templates, device=self.device)
+        self.image_encoder = self.build_image_encoder(clip_model)
+        for p in self.image_encoder.parameters():
+            p.requires_grad_(False)
+        self.image_encoder.eval().to(self.device)
+        del clip_model  # the text tower is not needed any more
+        self.cache_keys, self.cache_values = self.build_cache()
+        print(f"Cache: keys {tuple(self.cache_keys.shape)}, values {tuple(self.cache_values.shape)}")
+        self.hparams: Optional[dict] = None
+        self.adapter: Optional[nn.Linear] = None
+        if tip.FINETUNE:
+            self.build_adapter()
+        else:
+            self.max_epoch = 0  # training-free: straight to the val search and the test
+        print(f"Variant: {'Tip-Adapter-F' if tip.FINETUNE else 'Tip-Adapter (training-free)'}")
+
+    def build_adapter(self) -> None:
+        tip = self.cfg.TRAINER.TIP
+        keys = self.cache_keys
+        self.adapter = nn.Linear(keys.shape[1], keys.shape[0], bias=False).to(self.device)
+        with torch.no_grad():
+            self.adapter.weight.copy_(keys)
+        self.max_epoch = int(self.settings["TRAIN_EPOCH"][0])
+        optim = torch.optim.AdamW(
+            self.adapter.parameters(), lr=float(tip.LR), eps=float(tip.EPS), weight_decay=0.01
+        )
+        optim = fuse_optimizer(optim, self.cfg, self.device)
+        total_iters = self.max_epoch * len(self.train_loader_x)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, max(1, total_iters))
+        print(
+            f"Tip-Adapter-F: AdamW lr {tip.LR} eps {tip.EPS}, batch {tip.BATCH_SIZE}, {self.max_epoch} epochs, "
+            f"cosine over {total_iters} iterations, {tip.SELECT}-epoch model"
+        )
+        self.register_model(ADAPTER_MODEL_NAME, self.adapter, optim, sched)
+
+    @functools.cached_property
+    def tip_train_loader(self):
+        """Tip-F's loader: batch TIP.BATCH_SIZE, shuffled, last batch kept, train augmentation."""
+        ds = self.dm.dataset
+        return build_data_loader(
+            self.cfg,
+            ds.train_x,
+            int(self.cfg.TRAINER.TIP.BATCH_SIZE),
+            self.dm.tfm_train,
+            is_train=True,
+            shuffle=True,
+            drop_last=False,
+        )
+
+    @property
+    def train_loader_x(self):
+        return self.tip_train_loader
+
+    # --------------------------------------------------------------- features
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Unnormalised features of the frozen image encoder."""
+        return self.image_encoder(images.to(self.device))
+
+    def cache_encoder_id(self) -> str:
+        return self.encoder_id
+
+    def build_cache(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys: AUGMENT_EPOCH fixed-order augmented passes, averaged, normalised; values: one-hot."""
+        cfg = self.cfg
+        aug = int(cfg.TRAINER.TIP.AUGMENT_EPOCH)
+        items = self.dm.dataset.train_x
+        seed = int(cfg.SEED) if cfg.SEED >= 0 else 0
+        loader = build_data_loader(
+            cfg,
+            items,
+            cfg.DATALOADER.TEST.BATCH_SIZE,
+            self.dm.tfm_train,
+            is_train=True,
+            shuffle=False,
+            drop_last=False,
+        )
+        key = feature_cache_key(
+            kind="tip-cache-keys",
+            backbone=backbone_identity(cfg),
+            encoder=self.cache_encoder_id(),
+            dataset=cfg.DATASET.NAME,
+            subsample=cfg.DATASET.SUBSAMPLE_CLASSES,
+            items=items_fingerprint([d.impath for d in items], [d.label for d in items]),
+            transform=repr(self.dm.tfm_train),
+            augment_epoch=aug,
+            seed=seed,
+            bf16=use_bf16(cfg, self.device),
+        )
+
+        def compute():
+            total, labels = None, None
+            # Own RNG stream: the run's later draws do not depend on whether the cache was hit.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                for i in range(aug):
+                    print(f"Augment epoch: {i + 1}/{aug}")
+                    with torch.no_grad(), self.autocast():
+                        feats, labels = compute_features(self.encode, loader, self.device, desc="cache")
+                    total = feats if total is None else total + feats
+            return total / aug, labels
+
+        feats, labels = cached_features(self.feature_cache_dir(), key, compute)
+        keys = normalize(feats.float()).to(self.device)
+        values = F.one_hot(labels.long(), num_classes=self.num_classes).float().to(self.device)
+        return keys, values
+
+    def split_feats(self, split: str, loader=None) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, labels = self.split_features(split, self.encode, self.cache_encoder_id(), loader=loader)
+        return normalize(feats.float()).to(self.device), labels.to(self.device)
+
+    # ------------------------------------------------------------------- heads
+    def affinity(self, features: torch.Tensor) -> torch.Tensor:
+        if self.adapter is not None:
+            return self.adapter(features)
+        return features @ self.cache_keys.t()
+
+    def head(self, features: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
+        return tip_logits(
+            features, self.text_weights, self.affinity(features), self.cache_values, alpha, beta
+        )
+
+    def current_hparams(self) -> tuple[float, float]:
+        if self.hparams is None:
+            return self.init_alpha, self.init_beta
+        return self.hparams["alpha"], self.hparams["beta"]
+
+    # ------------------------------------------------------------------- train
+    def forward_backward(self, batch: dict) -> dict:
+        images, labels = self.parse_batch_train(batch)
+        with torch.no_grad(), self.autocast():
+            features = self.encode(images)
+        features = normalize(features.float())
+        logits = self.head(features, self.init_alpha, self.init_beta)
+        loss = F.cross_entropy(logits, labels)
+        self.model_backward_and_update(loss)
+        self._scheds[ADAPTER_MODEL_NAME].step()  # per-iteration cosine
+        return {"loss": loss.item(), "acc": (logits.argmax(1) == labels).float().mean().item() * 100.0}
+
+    # -------------------------------------------------------------------- test
+    @torch.no_grad()
+    def search(self) -> dict:
+        """Choose (beta, alpha) on the few-shot validation split (the test split is never read)."""
+        tip = self.cfg.TRAINER.TIP
+        beta_grid = search_grid(self.search_scale[0], self.search_step[0])
+        alpha_grid = search_grid(self.search_scale[1], self.search_step[1])
+        record = {
+            "variant": self.variant,
+            "init_beta": self.init_beta,
+            "init_alpha": self.init_alpha,
+            "search_scale": list(self.search_scale),
+            "search_step": list(self.search_step),
+            "settings": {
+                k: {"value": list(v) if isinstance(v, tuple) else v, "source": s}
+                for k, (v, s) in self.settings.items()
+            },
+        }
+        if not tip.SEARCH_HP:
+            print(
+                f"Hyper-parameter search off: beta {self.init_beta}, alpha {self.init_alpha} (initial values)"
+            )
+            return dict(record, beta=self.init_beta, alpha=self.init_alpha, searched=False, search_split=None)
+        if self.val_loader is None:
+            raise ValueError(
+                f"{self.cfg.DATASET.NAME} has no validation split, which Tip-Adapter's beta/alpha search needs "
+                "(it never searches on test). Set TRAINER.TIP.SEARCH_HP False to use the initial values."
+            )
+        feats, labels = self.split_feats("val", loader=self.val_loader)
+        zs = TIP_LOGIT_SCALE * feats @ self.text_weights.t()
+        beta, alpha, acc = search_hparams(
+            zs, self.affinity(feats), self.cache_values, labels, beta_grid, alpha_grid
+        )
+        print(
+            f"Searched on the few-shot *val* split ({len(labels)} images, {len(beta_grid)}x{len(alpha_grid)} grid): "
+            f"best beta = {beta:.4f}, best alpha = {alpha:.4f}, val accuracy = {acc:.2f}%"
+        )
+        return dict(
+            record,
+            beta=beta,
+            alpha=alpha,
+            val_accuracy=acc,
+            searched=True,
+            search_split="val",
+            val_size=int(len(labels)),
+        )
+
+    def before_test(self, split: str) -> None:
+        if split == "test":
+            self.hparams = self.search()
+            self.extra_results["tip"] = self.hparams
+            self.extra_results["tip_beta"] = self.hparams["beta"]
+            self.extra_results["tip_alpha"] = self.hparams["alpha"]
+            atomic_write_json(os.path.join(self.output_dir, HPARAMS_FILE), self.hparams)
+
+    @torch.no_grad()
+    def model_inference(self, images: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            features = self.encode(images)
+        alpha, beta = self.current_hparams()
+        return self.head(normalize(features.float()), alpha, beta)
+
+    def predict(self, loader, split):
+        feats, labels = self.split_feats(split, loader=loader)
+        alpha, beta = self.current_hparams() if split == "test" else (self.init_alpha, self.init_beta)
+        yield from self.predict_from_features(feats, labels, lambda f: self.head(f, alpha, beta))
