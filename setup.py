@@ -10,7 +10,9 @@ setup(
     version="0.1.0",
     description="Regularized Mask Tuning (R-AMT) of CLIP in a CoOp-style research suite",
     packages=find_namespace_packages(include=["ramt", "ramt.*"], exclude=["*__pycache__*"]),
-    package_data={"ramt": ["published/*.csv", "data/assets/*.json", "configs/*/*.yaml", "configs/*/*/*.yaml"]},
+    package_data={
+        "ramt": ["published/*.csv", "data/assets/*.json", "configs/*/*.yaml", "configs/*/*/*.yaml"]
+    },
     include_package_data=True,
     python_requires=">=3.9",
     install_requires=install_requires,

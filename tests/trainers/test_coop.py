@@ -9,8 +9,8 @@ import torch
 import ramt.trainers  # noqa: F401  (registers the trainers)
 from ramt.clip import get_tokenizer, load_clip, tokenize
 from ramt.policy import coop_config_name, coop_epochs
-from tests.fixtures.trainer_fixtures import ROOT, build, method_cfg, snapshot
 from ramt.trainers.coop import PromptLearner
+from tests.fixtures.trainer_fixtures import ROOT, build, method_cfg, snapshot
 
 # ------------------------------------------------------------------ prompt assembly
 NAMES = ["class_a", "big red car", "ox"]

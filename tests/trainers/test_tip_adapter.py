@@ -8,7 +8,6 @@ import torch.nn.functional as F
 
 from ramt.clip import load_clip
 from ramt.config import get_cfg_default
-from tests.fixtures.trainer_fixtures import build, method_cfg, snapshot
 from ramt.trainers.tip_adapter import (
     HPARAMS_FILE,
     resolve_tip_settings,
@@ -16,6 +15,7 @@ from ramt.trainers.tip_adapter import (
     search_hparams,
     tip_logits,
 )
+from tests.fixtures.trainer_fixtures import build, method_cfg, snapshot
 
 FAST = {"TRAINER.TIP.AUGMENT_EPOCH": 2}
 
