@@ -109,7 +109,11 @@ def get_cfg_default() -> CN:
 
     # ------------------------------------------------------------------ train
     _C.TRAIN = CN()
+    # Resume state every N epochs; 0 = automatic: every epoch end unless saving is expensive
+    # (over 5% of the time since the last save), then at least every TRAIN.RESUME_EVERY_S seconds.
     _C.TRAIN.CHECKPOINT_FREQ = 0
+    # Project: see TRAIN.CHECKPOINT_FREQ; a negative value turns the automatic resume state off.
+    _C.TRAIN.RESUME_EVERY_S = 300.0
     _C.TRAIN.PRINT_FREQ = 10
     _C.TRAIN.COUNT_ITER = "train_x"
 

@@ -34,6 +34,7 @@ from ramt.methods import (
     method_label,
     paper_dataset_name,
 )
+from ramt.runs import END_SIGNAL, RESULT_METRIC, TEST_LOG_SIGNAL
 
 __all__ = [
     "TIDY_COLUMNS",
@@ -172,14 +173,14 @@ def parse_log(text: str) -> dict[str, Any]:
     args_start = _block_after(lines, "** Arguments **")
     args = parse_cfg_dump(lines, args_start) if args_start is not None else {}
 
-    finish = [i for i, s in enumerate(stripped) if s == "Finish training"]
+    finish = [i for i, s in enumerate(stripped) if s == END_SIGNAL]
     trained = any(_PROGRESS_RE.match(s) for s in stripped)
     start: int | None
     if finish:
         start = finish[-1]
     else:
         tests = [i for i, s in enumerate(stripped) if s == "Evaluate on the *test* set"]
-        results = [i for i, s in enumerate(stripped) if s == "=> result"]
+        results = [i for i, s in enumerate(stripped) if s == TEST_LOG_SIGNAL]
         if tests:
             start = tests[-1]
         elif results and not trained:
@@ -207,7 +208,7 @@ def parse_log(text: str) -> dict[str, Any]:
         "config": config,
         "args": args,
         "metrics": metrics,
-        "finished": "accuracy" in metrics,
+        "finished": RESULT_METRIC in metrics,
         "eval_only": eval_only,
         "elapsed_s": elapsed,
     }
