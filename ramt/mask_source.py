@@ -37,6 +37,27 @@ def _backbone(cfg) -> str:
     return cfg.MODEL.BACKBONE.NAME or os.path.basename(cfg.MODEL.BACKBONE.PATH)
 
 
+def check_source_identity(cfg, run_dir: str, split_fingerprint: str) -> None:
+    """The source run's recorded identity (``run.json``, docs/RUNS.md) must share this run's
+    backbone weights, split and code version (runs recorded before run.json are not checked)."""
+    import ramt
+    from ramt.clip.features import weights_identity
+    from ramt.runs import RUN_FILE, read_identity
+
+    recorded = read_identity(run_dir)
+    if recorded is None:
+        return
+    current = {"backbone": weights_identity(cfg), "split": split_fingerprint, "code": ramt.__version__}
+    diffs = [(k, recorded.get(k), v) for k, v in current.items() if recorded.get(k) != v]
+    if diffs:
+        shown = "; ".join(f"{k}: recorded {r!r}, now {c!r}" for k, r, c in diffs)
+        raise MaskSourceError(
+            f"The R-AMT run at {run_dir} was trained on something else ({os.path.join(run_dir, RUN_FILE)} "
+            f"differs in {shown}); its masks are not reused. Re-train it for this backbone and data with "
+            f"`{train_command(cfg)}` into another OUTPUT (or EXP), and point MASK.SOURCE_RUN at that folder."
+        )
+
+
 def load_source_masks(cfg, clip_model: nn.Module, dataset) -> tuple[MaskSet, dict]:
     """The binary masks of the R-AMT run ``cfg.MASK.SOURCE_RUN`` over ``clip_model.visual``.
 
@@ -82,6 +103,7 @@ def load_source_masks(cfg, clip_model: nn.Module, dataset) -> tuple[MaskSet, dic
                 f"{want!r}. Use the R-AMT run of the same backbone, MASK.LAYERS, dataset, shots, seed and "
                 f"split (train it with `{train_command(cfg)}`)."
             )
+    check_source_identity(cfg, run_dir, getattr(dataset, "split_fingerprint", ""))
     model_dir = os.path.join(run_dir, MASK_MODEL_NAME)
     ckpt_path = pointed_checkpoint(model_dir)
     if ckpt_path is None:

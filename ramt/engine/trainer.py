@@ -416,6 +416,7 @@ class SimpleTrainer(TrainerBase):
             return
         cfg = self.cfg
         cfg_dict = cfg_to_dict(cfg)
+        bad_images = getattr(getattr(self, "dm", None), "bad_images", None) or []
         payload = {
             "format": 1,
             "trainer": cfg.TRAINER.NAME,
@@ -430,6 +431,7 @@ class SimpleTrainer(TrainerBase):
             "eval_only": bool(getattr(self, "eval_only", False)),
             "metrics": {k: float(v) for k, v in res.items() if k != "split"},
             "sparsity": self.extra_results.get("sparsity"),
+            "bad_images": {"count": len(bad_images), "paths": list(bad_images)},
             "extra": {k: v for k, v in self.extra_results.items() if k != "sparsity"},
             "elapsed_s": round(time.time() - self._time_start, 2),
             "output_dir": os.path.abspath(self.output_dir),

@@ -65,6 +65,7 @@ TIDY_COLUMNS = [
     "sparsity_visual",
     "sparsity_clip",
     "elapsed_s",
+    "bad_images",
     "trainer",
     "source",
     "finished_at",
@@ -301,6 +302,7 @@ def _record(
         "sparsity_visual": sp.get("sparsity_visual"),
         "sparsity_clip": sp.get("sparsity_clip"),
         "elapsed_s": elapsed_s,
+        "bad_images": o.get("bad_images"),
         "trainer": trainer,
         "source": source,
         "finished_at": o.get("finished_at"),
@@ -329,6 +331,7 @@ def read_run(path: str | Path) -> dict[str, Any] | None:
                 "backbone": data.get("backbone"),
                 "subsample_classes": data.get("subsample_classes"),
                 "finished_at": data.get("finished_at"),
+                "bad_images": (data.get("bad_images") or {}).get("count"),
             }
             for key in ("shots", "seed"):
                 if data.get(key) is not None:
