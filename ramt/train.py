@@ -281,18 +281,12 @@ def cli(argv=None) -> int:
     except (*USER_ERRORS, OSError, RuntimeError) as e:
         if os.environ.get("RAMT_DEBUG"):
             traceback.print_exc()
-        if (
-            isinstance(e, OSError)
-            and not isinstance(e, (FileNotFoundError, FileExistsError))
-            or (isinstance(e, FileNotFoundError) and e.filename)
-        ):
-            msg = os_error_message(e)
+        if isinstance(e, OSError) and e.errno is not None:
+            msg = os_error_message(e)  # raised by the system: name the path, the cause, the fix
         elif isinstance(e, RuntimeError) and not isinstance(e, RunLockedError):
-            cause = e.__cause__
-            if isinstance(cause, OSError):
-                msg = os_error_message(cause)
-            else:
+            if not isinstance(e.__cause__, OSError):
                 raise
+            msg = os_error_message(e.__cause__)
         else:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         report_error(msg)

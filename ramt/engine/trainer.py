@@ -113,6 +113,19 @@ class TrainerBase:
         self._resume_save_cost = self._resume_saved_at - started
         print(f"Resume state saved to {path}")
 
+    def resume_state_due(self) -> bool:
+        """The automatic cadence (``TRAIN.CHECKPOINT_FREQ 0``): every epoch end, except that an
+        expensive save (over ``RESUME_MAX_OVERHEAD`` of the time since the last one) waits until
+        ``TRAIN.RESUME_EVERY_S`` seconds have passed; ``TRAIN.RESUME_EVERY_S`` < 0 turns it off."""
+        every = float(self.cfg.TRAIN.RESUME_EVERY_S)
+        if every < 0:
+            return False
+        saved_at = getattr(self, "_resume_saved_at", None)
+        if saved_at is None:
+            return True
+        since = time.monotonic() - saved_at
+        return since >= every or self._resume_save_cost <= RESUME_MAX_OVERHEAD * since
+
     def _read_resume_state(self, directory: str) -> Optional[dict]:
         """The newest readable resume state (latest, else the previous one), warning about damaged files."""
         names = self.get_model_names()
@@ -342,19 +355,6 @@ class SimpleTrainer(TrainerBase):
                 self.save_resume_state(self.epoch, self.output_dir)
         elif self.resume_state_due():
             self.save_resume_state(self.epoch, self.output_dir)
-
-    def resume_state_due(self) -> bool:
-        """The automatic cadence (``TRAIN.CHECKPOINT_FREQ 0``): every epoch end, except that an
-        expensive save (over ``RESUME_MAX_OVERHEAD`` of the time since the last one) waits until
-        ``TRAIN.RESUME_EVERY_S`` seconds have passed; ``TRAIN.RESUME_EVERY_S`` < 0 turns it off."""
-        every = float(self.cfg.TRAIN.RESUME_EVERY_S)
-        if every < 0:
-            return False
-        saved_at = getattr(self, "_resume_saved_at", None)
-        if saved_at is None:
-            return True
-        since = time.monotonic() - saved_at
-        return since >= every or self._resume_save_cost <= RESUME_MAX_OVERHEAD * since
 
     def after_train(self) -> None:
         print(END_SIGNAL)

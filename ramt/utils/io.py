@@ -19,8 +19,8 @@ def current_umask() -> int:
     return mask
 
 
-def _open_temp(fd: int, mode: str):
-    """The temporary file's object (a seam for tests that simulate a full disk)."""
+def _open_temp(fd: int, mode: str, path: str):
+    """The temporary file's object for ``path`` (a seam for tests that simulate a full disk)."""
     return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
 
 
@@ -50,7 +50,7 @@ def _atomic_write(path: str, write_fn, mode: str = "wb") -> None:
     os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would hide results from the group
     guard = None
     try:
-        with _open_temp(fd, mode) as f:
+        with _open_temp(fd, mode, path) as f:
             guard = _GuardedWriter(f)
             write_fn(guard)
             f.flush()
