@@ -193,3 +193,19 @@ def test_joint_context_gradient_is_plain_ce(tmp_path, data_root):
     trainer.forward_backward(batch)
     assert torch.allclose(ctx.grad, expected, atol=1e-6)
     assert trainer.tuner.mask_set.flat.grad is not None
+
+
+def test_source_run_identity_is_checked(tmp_path, data_root):
+    """Masks are reused only from a run recorded on the same weights, split and code (issue 12, item 1)."""
+    from ramt.runs import run_identity, write_identity
+
+    cfg = method_cfg("CoOpRAMT", data_root, tmp_path / "o", **{"MASK.SOURCE_RUN": str(tmp_path / "ramt")})
+    make_mask_run(tmp_path / "ramt", cfg)
+    dataset = build_dataset(cfg)
+    ident = run_identity(cfg, split_fingerprint=dataset.split_fingerprint)
+    write_identity(str(tmp_path / "ramt"), ident)
+    load_source_masks(cfg, load_clip("tiny"), dataset)  # same identity: reused
+    write_identity(str(tmp_path / "ramt"), dict(ident, backbone="sha256:" + "0" * 64))
+    with pytest.raises(MaskSourceError) as e:
+        load_source_masks(cfg, load_clip("tiny"), dataset)
+    assert "backbone: recorded 'sha256:000" in str(e.value) and "run.json" in str(e.value)
