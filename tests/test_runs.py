@@ -79,7 +79,9 @@ def test_identity_mismatch_names_the_keys_and_the_fix(tmp_path):
     check_identity(str(tmp_path), dict(IDENT, split="s1"))
     check_identity(str(tmp_path), dict(IDENT))  # split not known yet: checked later
     with pytest.raises(RunIdentityError) as e:
-        check_identity(str(tmp_path), dict(IDENT, **{"config.MASK.GDR_LAMBDA": 0.3}, split="s1"), finished=True)
+        check_identity(
+            str(tmp_path), dict(IDENT, **{"config.MASK.GDR_LAMBDA": 0.3}, split="s1"), finished=True
+        )
     msg = str(e.value)
     assert "MASK.GDR_LAMBDA: recorded -1.0, now 0.3" in msg and "EXP=" in msg and "OUTPUT" in msg
     assert "finished run" in msg and str(tmp_path) in msg
@@ -103,7 +105,9 @@ def test_run_identity_ignores_paths_and_verbosity():
     b.OUTPUT_DIR, b.DATASET.ROOT, b.VERBOSE, b.TRAIN.PRINT_FREQ = "/elsewhere", "/data2", False, 1
     assert identity_differences(runs.run_identity(a), runs.run_identity(b)) == []
     b.OPTIM.LR = 0.5
-    assert [d[0] for d in identity_differences(runs.run_identity(a), runs.run_identity(b))] == ["config.OPTIM.LR"]
+    assert [d[0] for d in identity_differences(runs.run_identity(a), runs.run_identity(b))] == [
+        "config.OPTIM.LR"
+    ]
 
 
 def test_weights_identity_is_the_file_content(tmp_path):

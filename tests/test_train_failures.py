@@ -6,8 +6,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 import ramt.utils.io as rio
 from ramt.runs import LOCK_FILE, RUN_FILE, is_finished
 from ramt.train import cli
@@ -62,7 +60,9 @@ def test_disk_full_on_the_last_write_is_one_error_and_nothing_looks_finished(
     assert cli(args(data_root, out)) == 2
     lines = errors(capsys)
     assert len(lines) == 1, lines  # once on the terminal
-    assert "results.json" in lines[0] and "No space left on device" in lines[0] and "free disk space" in lines[0]
+    assert (
+        "results.json" in lines[0] and "No space left on device" in lines[0] and "free disk space" in lines[0]
+    )
     assert not (out / "results.json").exists()
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     assert not is_finished(str(out))  # the log that printed the accuracy was set aside

@@ -173,7 +173,9 @@ def drop_bad_images(dataset, num_workers: int = 0) -> list[str]:
 
     Returns their paths (sorted). A dropped image is not replaced: the split is smaller by one.
     """
-    impaths = sorted({d.impath for items in (dataset.train_x, dataset.val or [], dataset.test) for d in items})
+    impaths = sorted(
+        {d.impath for items in (dataset.train_x, dataset.val or [], dataset.test) for d in items}
+    )
     loader = DataLoader(
         _ImageCheck(impaths),
         batch_size=64,

@@ -33,4 +33,6 @@ def test_overwritten_test_images_are_re_encoded(tmp_path, data_root, capsys):
     assert "Loading cached image features" not in capsys.readouterr().out
     fresh = build(method_cfg("ZeroshotCLIP", data_root, tmp_path / "d", **{"SPEED.FEATURE_CACHE": False}))
     fresh.test()
-    assert torch.equal(torch.tensor(third.last_results["accuracy"]), torch.tensor(fresh.last_results["accuracy"]))
+    assert torch.equal(
+        torch.tensor(third.last_results["accuracy"]), torch.tensor(fresh.last_results["accuracy"])
+    )

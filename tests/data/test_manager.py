@@ -75,7 +75,10 @@ def test_skip_bad_images_drops_them_from_the_split(tiny, tmp_path, capsys):
     with open(bad, "wb") as f:
         f.write(b"not an image at all")
     cfg = data_cfg(
-        tiny.root, "Caltech101", **SMALL, **{"DATASET.SKIP_BAD_IMAGES": True, "CACHE_DIR": str(tmp_path / "c")}
+        tiny.root,
+        "Caltech101",
+        **SMALL,
+        **{"DATASET.SKIP_BAD_IMAGES": True, "CACHE_DIR": str(tmp_path / "c")},
     )
     dm = DataManager(cfg)
     assert dm.bad_images == [bad]
