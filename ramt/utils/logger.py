@@ -21,8 +21,11 @@ class Tee:
 
     def write(self, msg: str) -> None:
         self.console.write(msg)
-        self.file.write(msg)
-        self.file.flush()  # so that `tail -f log.txt` (and a killed run's log) is up to date
+        try:
+            self.file.write(msg)
+            self.file.flush()  # so that `tail -f log.txt` (and a killed run's log) is up to date
+        except OSError as e:  # e.g. a full disk: name the log, not an anonymous stream
+            raise OSError(e.errno, e.strerror, self.path) from e
 
     def flush(self) -> None:
         self.console.flush()
