@@ -36,7 +36,10 @@ class Tee:
         return False
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:  # the buffered tail could not be written (full disk): already reported
+            pass
 
 
 def setup_logger(output: str) -> str:
