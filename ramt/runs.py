@@ -85,7 +85,8 @@ def is_finished(run_dir: str, test_log: Optional[bool] = False) -> bool:
 
 # --------------------------------------------------------------------------- identity
 
-#: Config keys that do not decide the result: paths, verbosity, checkpoint cadence, file checks.
+#: Config keys that do not decide the result: paths, verbosity, checkpoint cadence, file checks,
+#: the feature cache switch (a cache hit gives the same features).
 #: ``MODEL.BACKBONE.PATH`` is replaced by the weights digest; ``MASK.SOURCE_RUN`` by the
 #: mask-reuse check of ``ramt.mask_source`` (which compares the source run's identity).
 IDENTITY_IGNORED_KEYS = frozenset(
@@ -102,6 +103,7 @@ IDENTITY_IGNORED_KEYS = frozenset(
         "TRAIN.PRINT_FREQ",
         "TRAIN.CHECKPOINT_FREQ",
         "TRAIN.RESUME_EVERY_S",
+        "SPEED.FEATURE_CACHE",
     }
 )
 
