@@ -155,6 +155,8 @@ def interrupted_message(trainer) -> str:
     """One line after Ctrl-C: which epoch is saved and the command that resumes."""
     if trainer is None or not hasattr(trainer, "epoch"):
         return f"Interrupted before training started; nothing to resume. Run again with: {resume_command()}"
+    if getattr(trainer, "epochs_done", False):
+        return f"Interrupted after training (its final checkpoint is saved). Finish with: {resume_command()}"
     where = f"Interrupted during epoch {trainer.epoch + 1}/{trainer.max_epoch}"
     saved = int(getattr(trainer, "resume_saved_epoch", 0))
     if saved > 0:

@@ -257,6 +257,7 @@ class TrainerBase:
             self.before_epoch()
             self.run_epoch()
             self.after_epoch()
+        self.epochs_done = True  # every epoch and the final checkpoint are saved
         self.after_train()
 
     def before_train(self) -> None:
