@@ -199,7 +199,7 @@ def main(args) -> int:
             check_identity(cfg.OUTPUT_DIR, identity)
             write_identity(cfg.OUTPUT_DIR, identity)
             print(
-                f"Run identity: {identity_digest(identity)} (recorded in {os.path.join(cfg.OUTPUT_DIR, RUN_FILE)})"
+                f"Identity of this run: {identity_digest(identity)} (recorded in {os.path.join(cfg.OUTPUT_DIR, RUN_FILE)})"
             )
 
         if args.eval_only:
