@@ -96,6 +96,12 @@ class ClipTrainer(TrainerX):
         items = self.split_items(split)
         key = feature_cache_key(
             backbone=backbone_identity(self.cfg),
+            # the pretraining tag of an open_clip model decides its weights too (absent: keys unchanged)
+            **(
+                {"pretrained": self.cfg.MODEL.BACKBONE.PRETRAINED}
+                if self.cfg.MODEL.BACKBONE.PRETRAINED
+                else {}
+            ),
             encoder=encoder_id,
             dataset=self.cfg.DATASET.NAME,
             split=split,
