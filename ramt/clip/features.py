@@ -141,7 +141,8 @@ def weights_identity(cfg) -> str:
         candidate = os.path.join(d, fname)
         if os.path.isfile(candidate):
             return f"sha256:{file_sha256(candidate, cache)}"
-    return f"openai:{name}"
+    pretrained = str(cfg.MODEL.BACKBONE.get("PRETRAINED", "") or "")
+    return f"open_clip:{name}:{pretrained}" if pretrained else f"openai:{name}"
 
 
 def backbone_identity(cfg) -> str:
