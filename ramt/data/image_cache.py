@@ -196,7 +196,6 @@ def _build(
 
         _decode_all(paths, load, num_workers, on_image)
         pixels.flush()
-        del pixels
         np.save(os.path.join(tmp, _INDEX), index)
         with open(os.path.join(tmp, _META), "w") as f:
             json.dump(dict(meta, format=CACHE_FORMAT, count=len(paths)), f, indent=1)
