@@ -129,6 +129,12 @@ def build_text_classifier(
     for t in templates:
         if "{}" not in t:
             raise ValueError(f"Template {t!r} has no '{{}}' placeholder for the class name.")
+    from ramt.clip.shared import cached_text, store_text, text_key
+
+    memo = text_key(model, names, templates, normalize_each=normalize_each)
+    shared = cached_text(memo)
+    if shared is not None:  # worker mode: computed by an earlier job of this process
+        return shared.to(device)
     texts = [t.format(n) for n in names for t in templates]  # class-major
     tokens = tokenize(texts)
     feats = torch.cat(
@@ -140,7 +146,9 @@ def build_text_classifier(
     feats = feats.view(len(names), len(templates), -1)
     if normalize_each:
         feats = normalize(feats)
-    return normalize(feats.mean(dim=1)).to(device)
+    out = normalize(feats.mean(dim=1))
+    store_text(memo, out)
+    return out.to(device)
 
 
 def encode_images(model: nn.Module, images: Tensor) -> Tensor:

@@ -8,7 +8,6 @@ from typing import Callable, Optional
 
 import torch
 
-from ramt.clip import load_clip
 from ramt.clip.features import (
     backbone_identity,
     cached_features,
@@ -16,6 +15,7 @@ from ramt.clip.features import (
     feature_cache_key,
     items_fingerprint,
 )
+from ramt.clip.shared import load_clip_shared
 from ramt.config import resolve_cache_dir
 from ramt.engine.precision import attention_kernels, autocast, use_bf16
 from ramt.engine.trainer import TrainerX
@@ -28,7 +28,7 @@ class ClipTrainer(TrainerX):
         cfg = self.cfg
         name = cfg.MODEL.BACKBONE.NAME or cfg.MODEL.BACKBONE.PATH
         print(f"Loading CLIP (backbone: {name})")
-        return load_clip(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PATH, device="cpu")
+        return load_clip_shared(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PATH, device="cpu")
 
     def autocast(self):
         return autocast(self.cfg, self.device)
