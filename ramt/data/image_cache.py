@@ -305,11 +305,14 @@ def eval_cache(
 def batch_tail(arr: np.ndarray, tail: list) -> torch.Tensor:
     """``ToTensor`` then ``Normalize`` on a (B, H, W, 3) uint8 batch: the same element-wise float
     operations as torchvision applies per image, so the result is bitwise identical."""
-    x = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous().to(dtype=torch.get_default_dtype()).div(255)
+    b, h, w, c = arr.shape
+    x = torch.empty((b, c, h, w), dtype=torch.get_default_dtype())
+    x.copy_(torch.from_numpy(arr).permute(0, 3, 1, 2))  # cast and layout change in one pass
+    x.div_(255)
     for t in tail[1:]:
         mean = torch.as_tensor(t.mean, dtype=x.dtype).view(-1, 1, 1)
         std = torch.as_tensor(t.std, dtype=x.dtype).view(-1, 1, 1)
-        x = x.sub_(mean).div_(std)
+        x.sub_(mean).div_(std)
     return x
 
 
