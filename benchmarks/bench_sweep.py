@@ -119,7 +119,7 @@ def measure_eval_input(name: str, data: str, extra: list[str], cache: str, shots
         "cache_build_s": build_s,
         "cached_images_per_s": n / cached_s,
         "cache_bytes": nbytes,
-        "workers": int(cfg.DATALOADER.NUM_WORKERS),
+        "workers": max(0, min(int(cfg.DATALOADER.NUM_WORKERS), os.cpu_count() or 1)),
     }
 
 
@@ -134,6 +134,8 @@ def run_sweep(args, mode: str, work: str, data: str, extra: list[str]) -> dict:
     if mode == "worker":
         cmd.append("--worker")
     env = dict(os.environ, RAMT_CACHE_DIR=cache, PYTHONPATH=ROOT, PYTHON=sys.executable)
+    if args.combo == "tip_adapter_ramt":
+        env.setdefault("VARIANTS", "tipf")  # the combination's Tip-Adapter-F variant only
     log = os.path.join(work, f"sweep-{mode}.log")
     t0 = time.perf_counter()
     with open(log, "w") as fh:
@@ -253,7 +255,12 @@ def main(argv=None) -> dict:
     p.add_argument("--test-per-class", type=int, default=None, help="CPU 20, CUDA 30")
     p.add_argument("--shots", type=int, default=None, help="CPU 4, CUDA 16")
     p.add_argument("--seeds", default="1,2,3")
-    p.add_argument("--epochs", type=int, default=None, help="OPTIM.MAX_EPOCH of every job (CPU 2, CUDA 10)")
+    p.add_argument("--epochs", type=int, default=None, help="OPTIM.MAX_EPOCH of every job (CPU 1, CUDA 10)")
+    p.add_argument(
+        "--eval-datasets",
+        default=None,
+        help="datasets whose evaluation input is timed (default: the sweep's, plus oxford_pets at 500x375)",
+    )
     p.add_argument("--combo", default="tip_adapter_ramt", choices=("tip_adapter_ramt", "coop_ramt"))
     p.add_argument("--extra", default="", help="more KEY VALUE overrides for every job")
     p.add_argument("--compile", action="store_true", help="SPEED.COMPILE True (reduce-overhead) for the jobs")
@@ -269,7 +276,10 @@ def main(argv=None) -> dict:
     args.classes = args.classes or (10 if cpu else 100)
     args.test_per_class = args.test_per_class or (20 if cpu else 30)
     args.shots = args.shots or (4 if cpu else 16)
-    args.epochs = args.epochs or (2 if cpu else 10)
+    args.epochs = args.epochs or (1 if cpu else 10)
+    eval_names = (
+        args.eval_datasets or ",".join(dict.fromkeys([*args.datasets.split(","), "oxford_pets"]))
+    ).split(",")
     args.batch = args.batch or (8 if cpu else 32)
     args.coop_steps = args.coop_steps or (2 if cpu else 10)
     work = os.path.abspath(
@@ -285,7 +295,7 @@ def main(argv=None) -> dict:
     print(f"bench_sweep: {args.backbone} on {_device_name(args.device)}; work folder {work}")
     names = args.datasets.split(",")
     t0 = time.perf_counter()
-    for name in names:
+    for name in dict.fromkeys(names + eval_names):
         spec = SyntheticSpec(name, args.classes, max(args.shots + 4, 8), 4, args.test_per_class)
         n = write_dataset(data, spec)
         print(f"  data: {name}: {n} synthetic JPEGs ({args.classes} classes)")
@@ -302,7 +312,7 @@ def main(argv=None) -> dict:
 
     print("\n== evaluation input: decode path vs decoded-image cache (one pass over each test set)")
     evals = []
-    for name in names:
+    for name in eval_names:
         r = measure_eval_input(name, data, extra, os.path.join(work, "cache-eval"), args.shots)
         evals.append(r)
         print(
