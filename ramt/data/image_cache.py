@@ -334,17 +334,32 @@ def resolve_index(valid: np.ndarray, idx: int, path_of: Callable[[int], str]) ->
 
 
 class CachedEvalLoader:
-    """Drop-in for the sequential evaluation ``DataLoader``: same batches, read from the cache."""
+    """Drop-in for the sequential evaluation ``DataLoader``: same batches, read from the cache.
+
+    ``cache`` may be a callable that opens or builds it: it is then called on the first pass, so
+    a run whose features come from the feature cache never decodes the split.
+    """
 
     def __init__(
-        self, cache: DecodedImages, data_source: Sequence, batch_size: int, tail: list, pin_memory=False
+        self,
+        cache: DecodedImages | Callable[[], DecodedImages],
+        data_source: Sequence,
+        batch_size: int,
+        tail: list,
+        pin_memory=False,
     ):
-        self.cache = cache
+        self._cache = cache
         self.data_source = data_source
         self.batch_size = int(batch_size)
         self.tail = tail
         self.pin_memory = pin_memory
         self.drop_last = False
+
+    @property
+    def cache(self) -> DecodedImages:
+        if callable(self._cache):
+            self._cache = self._cache()
+        return self._cache
 
     def __len__(self) -> int:
         return (len(self.data_source) + self.batch_size - 1) // self.batch_size
@@ -469,15 +484,12 @@ def cached_eval_loader(cfg, data_source: Sequence, batch_size: int, tfm, sampler
         return None
     head, tail = parts
     paths = [d.impath for d in data_source]
-    cache = eval_cache(
-        image_cache_root(cfg),
-        cfg.DATASET.NAME,
-        paths,
-        head,
-        bool(cfg.DATASET.SKIP_BAD_IMAGES),
-        _num_workers(cfg),
-    )
-    return CachedEvalLoader(cache, data_source, batch_size, tail, pin_memory=pin_memory)
+    root, skip_bad, workers = image_cache_root(cfg), bool(cfg.DATASET.SKIP_BAD_IMAGES), _num_workers(cfg)
+
+    def open_cache() -> DecodedImages:
+        return eval_cache(root, cfg.DATASET.NAME, paths, head, skip_bad, workers)
+
+    return CachedEvalLoader(open_cache, data_source, batch_size, tail, pin_memory=pin_memory)
 
 
 def originals_wrapper(cfg, data_source: Sequence, tfm):

@@ -71,6 +71,15 @@ def test_cached_eval_tensors_are_bitwise_the_pil_path(tmp_path, items, interp):
     assert all(torch.equal(a["img"], b["img"]) for a, b in zip(plain, again))
 
 
+def test_eval_cache_is_built_on_the_first_pass_only(tmp_path, items):
+    cfg = _cfg(tmp_path, True)
+    loader = build_data_loader(cfg, items, 3, build_transform(cfg, is_train=False), is_train=False)
+    assert len(loader) == 3
+    assert not (tmp_path / "cache" / "images").exists()  # e.g. features served by the feature cache
+    next(iter(loader))
+    assert len(os.listdir(tmp_path / "cache" / "images")) == 1
+
+
 def test_cache_key_separates_size_and_interpolation(tmp_path, items):
     _eval_batches(_cfg(tmp_path, True), items)
     _eval_batches(_cfg(tmp_path, True, **{"INPUT.SIZE": (24, 24)}), items)
