@@ -63,7 +63,11 @@ def text_key(
     key = getattr(model, _SHARED_ATTR, None)
     if not _enabled or key is None:
         return None
-    return (key, tuple(classnames), tuple(templates), tuple(sorted(options.items())))
+    # The text tower's dtype and device are part of the key: a job that halves its copy (CoOp
+    # fp16) or encodes on the GPU gets the features it would compute itself.
+    weight = model.token_embedding.weight
+    where = (str(weight.dtype), str(weight.device))
+    return (key, where, tuple(classnames), tuple(templates), tuple(sorted(options.items())))
 
 
 def cached_text(key: Optional[tuple]) -> Optional[torch.Tensor]:
