@@ -65,8 +65,8 @@ def text_key(
         return None
     # The text tower's dtype and device are part of the key: a job that halves its copy (CoOp
     # fp16) or encodes on the GPU gets the features it would compute itself.
-    weight = model.token_embedding.weight
-    where = (str(weight.dtype), str(weight.device))
+    params = list(model.transformer.parameters()) + [model.token_embedding.weight]
+    where = tuple(sorted({f"{p.dtype}@{p.device}" for p in params}))
     return (key, where, tuple(classnames), tuple(templates), tuple(sorted(options.items())))
 
 
