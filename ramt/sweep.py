@@ -1,7 +1,8 @@
 """The paper's grid: build the job list, run it (locally, one job per GPU, or on Slurm), then report.
 
-``python -m ramt.sweep [--dry-run] [--all-shots] [--gpus 0,1,2,3 | --slurm ...]`` (also
-``bash scripts/reproduce_paper.sh``, which passes its arguments through).
+``python -m ramt.sweep [--dry-run] [--all-shots] [--worker] [--gpus 0,1,2,3 | --slurm ...]`` (also
+``bash scripts/reproduce_paper.sh``, which adds ``--worker`` and passes its arguments through).
+``--worker`` runs each dataset's jobs in one process (``ramt.worker``, docs/SPEED.md).
 
 One job is one (method, dataset, shots, seed) call of a runner script,
 ``SEEDS=<s> bash scripts/<method>/main.sh <dataset> <K> [KEY VALUE ...]``; zero-shot CLIP is one
