@@ -19,7 +19,7 @@ import torch
 
 _SHARED_ATTR = "_ramt_shared_key"
 _enabled = False
-_models: dict[tuple, torch.nn.Module] = {}
+_models: dict[tuple, object] = {}  # key -> LoadedBackbone
 _text: dict[tuple, torch.Tensor] = {}
 
 
@@ -35,25 +35,37 @@ def sharing_enabled() -> bool:
     return _enabled
 
 
-def _model_key(name: str, path: str) -> tuple:
+def _model_key(name: str, path: str, pretrained: str) -> tuple:
     if path:
+        path = os.path.expanduser(path)
         st = os.stat(path)
-        return ("file", os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    return ("name", name)
+        return ("file", os.path.abspath(path), st.st_size, st.st_mtime_ns, name, pretrained)
+    return ("name", name, pretrained)
+
+
+def load_backbone_shared(
+    name: str, path: str = "", device="cpu", pretrained: str = "", allow_pickle: bool = False
+):
+    """``load_backbone``, or (sharing on) a deep copy of the model this process loaded first, with
+    the same identity."""
+    from ramt.clip.backend import LoadedBackbone, load_backbone
+
+    if not _enabled:
+        return load_backbone(name, path, device=device, pretrained=pretrained, allow_pickle=allow_pickle)
+    key = _model_key((name or "").strip(), (path or "").strip(), (pretrained or "").strip())
+    if key not in _models:
+        _models[key] = load_backbone(
+            name, path, device="cpu", pretrained=pretrained, allow_pickle=allow_pickle
+        )
+    first = _models[key]
+    model = copy.deepcopy(first.model)
+    setattr(model, _SHARED_ATTR, key)
+    return LoadedBackbone(model=model.to(device), identity=first.identity)
 
 
 def load_clip_shared(name: str, path: str = "", device="cpu") -> torch.nn.Module:
-    """``load_clip``, or (sharing on) a deep copy of the model this process loaded first."""
-    from ramt.clip.backend import load_clip
-
-    if not _enabled:
-        return load_clip(name, path, device=device)
-    key = _model_key((name or "").strip(), (path or "").strip())
-    if key not in _models:
-        _models[key] = load_clip(name, path, device="cpu")
-    model = copy.deepcopy(_models[key])
-    setattr(model, _SHARED_ATTR, key)
-    return model.to(device)
+    """The model of :func:`load_backbone_shared` (CoOp's names, ``tiny``, OpenAI-format files)."""
+    return load_backbone_shared(name, path, device=device).model
 
 
 def text_key(

@@ -243,24 +243,47 @@ def clear_open_caches() -> None:
 
 # ----------------------------------------------------------------------------- evaluation cache
 def split_test_transform(tfm) -> Optional[tuple[list, list]]:
-    """(deterministic PIL head, tensor tail) of a test transform, or None if it is not of the
-    cacheable form ``Resize -> CenterCrop -> ToTensor [-> Normalize]``."""
+    """(deterministic PIL head, tensor tail) of a test transform, or None if it is not of a
+    cacheable form: ``Resize(shorter edge) -> CenterCrop`` or ``Resize((h, w))`` (squash), then
+    ``ToTensor [-> Normalize]``."""
     import torchvision.transforms as T
 
     steps = list(getattr(tfm, "transforms", []))
-    if len(steps) < 3 or not isinstance(steps[0], T.Resize) or not isinstance(steps[1], T.CenterCrop):
+    n_head = 0
+    while n_head < len(steps) and isinstance(steps[n_head], (T.Resize, T.CenterCrop)):
+        n_head += 1
+    head, tail = steps[:n_head], steps[n_head:]
+    if not head or _output_size(head) is None:
         return None
-    tail = steps[2:]
-    if not isinstance(tail[0], T.ToTensor) or not all(isinstance(t, T.Normalize) for t in tail[1:]):
+    if (
+        not tail
+        or not isinstance(tail[0], T.ToTensor)
+        or not all(isinstance(t, T.Normalize) for t in tail[1:])
+    ):
         return None
-    return steps[:2], tail
+    return head, tail
 
 
-def _crop_size(center_crop) -> tuple[int, int]:
-    size = center_crop.size
+def _pair(size) -> Optional[tuple[int, int]]:
     if isinstance(size, int):
-        return size, size
-    return (int(size[0]), int(size[0])) if len(size) == 1 else (int(size[0]), int(size[1]))
+        return None
+    size = list(size)
+    if len(size) == 1:
+        return None
+    return int(size[0]), int(size[1])
+
+
+def _output_size(head: list) -> Optional[tuple[int, int]]:
+    """(height, width) every image has after ``head``, or None when it depends on the image."""
+    import torchvision.transforms as T
+
+    last = head[-1]
+    if isinstance(last, T.CenterCrop):
+        size = last.size
+        if isinstance(size, int):
+            return size, size
+        return (int(size[0]), int(size[0])) if len(size) == 1 else (int(size[0]), int(size[1]))
+    return _pair(last.size) if getattr(last, "max_size", None) is None else None
 
 
 def _load_head(head: list) -> Callable[[str], np.ndarray]:
@@ -281,7 +304,7 @@ def eval_cache(
     """The evaluation cache of ``paths`` under the PIL transform ``head`` (opened or built)."""
     transform = repr(head)
     key = cache_key("eval", paths, transform)
-    h, w = _crop_size(head[1])
+    h, w = _output_size(head)
     n = len(paths)
 
     def layout():

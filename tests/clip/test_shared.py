@@ -9,13 +9,13 @@ def test_sharing_gives_independent_copies_and_memoised_text(monkeypatch):
     calls = []
     import ramt.clip.backend as backend
 
-    orig = backend.load_clip
+    orig = backend.load_backbone
 
     def counting(*a, **k):
         calls.append(a)
         return orig(*a, **k)
 
-    monkeypatch.setattr(backend, "load_clip", counting)
+    monkeypatch.setattr(backend, "load_backbone", counting)
     shared.enable_sharing(True)
     try:
         a = shared.load_clip_shared("tiny")
@@ -28,7 +28,7 @@ def test_sharing_gives_independent_copies_and_memoised_text(monkeypatch):
         t1.add_(1.0)  # callers may modify what they get
         t2 = build_text_classifier(b, ["cat", "dog"], ["a photo of a {}."])
         shared.enable_sharing(False)
-        fresh = build_text_classifier(orig("tiny"), ["cat", "dog"], ["a photo of a {}."])
+        fresh = build_text_classifier(backend.load_clip("tiny"), ["cat", "dog"], ["a photo of a {}."])
         assert torch.equal(t2, fresh)
     finally:
         shared.enable_sharing(False)

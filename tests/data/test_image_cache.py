@@ -80,6 +80,14 @@ def test_eval_cache_is_built_on_the_first_pass_only(tmp_path, items):
     assert len(os.listdir(tmp_path / "cache" / "images")) == 1
 
 
+def test_squash_resize_is_cached_bitwise_too(tmp_path, items):
+    kw = {"INPUT.RESIZE_MODE": "squash"}
+    _, plain = _eval_batches(_cfg(tmp_path, False, **kw), items)
+    loader, cached = _eval_batches(_cfg(tmp_path, True, **kw), items)
+    assert isinstance(loader, CachedEvalLoader)
+    assert all(torch.equal(a["img"], b["img"]) for a, b in zip(plain, cached))
+
+
 def test_cache_key_separates_size_and_interpolation(tmp_path, items):
     _eval_batches(_cfg(tmp_path, True), items)
     _eval_batches(_cfg(tmp_path, True, **{"INPUT.SIZE": (24, 24)}), items)
