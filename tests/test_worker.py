@@ -37,10 +37,15 @@ def _env(tmp_path, digits_root, out):
     )
 
 
+def _run_dir(root, seed):
+    (run,) = (root / "digits" / "RAMT").glob(f"*_1shots/seed{seed}")  # the folder tag names the backbone
+    return run
+
+
 def _results(root):
     out = {}
     for seed in SEEDS:
-        run = root / "digits" / "RAMT" / "vit_b16_1shots" / f"seed{seed}"
+        run = _run_dir(root, seed)
         with open(run / "results.json") as f:
             res = json.load(f)
         out[seed] = (
@@ -74,9 +79,7 @@ def test_worker_sweep_matches_separate_processes(tmp_path, digits_root):
     # the seeds differ from each other, so the equality above is not vacuous
     assert len({v[2] for v in worker.values()}) == len(SEEDS)
     for seed in SEEDS:
-        log = (
-            tmp_path / "worker" / "digits" / "RAMT" / "vit_b16_1shots" / f"seed{seed}" / "log.txt"
-        ).read_text()
+        log = (_run_dir(tmp_path / "worker", seed) / "log.txt").read_text()
         assert f"Setting fixed seed: {seed}" in log and "Finish training" in log
     # Re-running the worker skips the finished runs (the scripts' check still applies).
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
