@@ -96,7 +96,7 @@ SEEDS=1 DATA="$WORK/data" OUTPUT="$WORK/out-imagenet" timeout "$T_IMAGENET" \
 IN_RC=$?
 IN_WALL=$((SECONDS - T0))
 tail -n 30 "$OUT/imagenet_ramt.log"
-cp "$WORK/out-imagenet/imagenet/RAMT/vit_b16_16shots/seed1/results.json" "$OUT/imagenet_results.json" 2>/dev/null || true
+cp "$WORK"/out-imagenet/imagenet/RAMT/*_16shots/seed1/results.json "$OUT/imagenet_results.json" 2>/dev/null || true
 log "R-AMT 16-shot ImageNet: exit status $IN_RC, wall clock ${IN_WALL} s including data (target <= 240 s on CUDA)"
 python - "$OUT/imagenet_results.json" <<'EOF' 2>&1 | tee -a "$OUT/gpu_check.log"
 import json, sys
