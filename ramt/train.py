@@ -175,6 +175,11 @@ def main(args) -> int:
         identity = run_identity(cfg, eval_only=args.eval_only, load_epoch=args.load_epoch)
         check_output_dir(cfg, args, identity)
         setup_logger(cfg.OUTPUT_DIR)
+        if cfg.SPEED.COMPILE:
+            from ramt.config import resolve_cache_dir
+            from ramt.engine.compile_cache import enable_compile_caches
+
+            enable_compile_caches(resolve_cache_dir(cfg))
         if cfg.SEED >= 0:
             print(f"Setting fixed seed: {cfg.SEED}")
             set_random_seed(cfg.SEED, deterministic=cfg.DETERMINISTIC)
