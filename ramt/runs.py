@@ -104,6 +104,7 @@ IDENTITY_IGNORED_KEYS = frozenset(
         "TRAIN.CHECKPOINT_FREQ",
         "TRAIN.RESUME_EVERY_S",
         "SPEED.FEATURE_CACHE",
+        "DATALOADER.IMAGE_CACHE",  # bitwise-equal tensors either way (docs/SPEED.md)
     }
 )
 
