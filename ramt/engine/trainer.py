@@ -22,6 +22,7 @@ from ramt.engine.checkpoint import (
     save_checkpoint,
 )
 from ramt.engine.evaluator import build_evaluator
+from ramt.engine.tensorboard import TensorBoardLog
 from ramt.utils.io import atomic_torch_save, atomic_write_json
 from ramt.utils.meters import AverageMeter, MetricMeter
 from ramt.utils.seed import get_rng_state, set_rng_state
@@ -242,6 +243,7 @@ class SimpleTrainer(TrainerBase):
         self.cfg = cfg
         self.extra_results: dict = {}
         self._time_start = time.time()
+        self.tensorboard = TensorBoardLog.from_cfg(cfg, self.output_dir)
         self.build_data_loader()
         self.build_model()
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
@@ -301,6 +303,7 @@ class SimpleTrainer(TrainerBase):
             remove_if_exists(os.path.join(self.output_dir, RESUME_FILE))
         elif freq > 0 and (self.epoch + 1) % freq == 0:
             self.save_resume_state(self.epoch, self.output_dir)
+        self.tensorboard.epoch(self)
 
     def after_train(self) -> None:
         print("Finish training")
@@ -312,6 +315,7 @@ class SimpleTrainer(TrainerBase):
                 print("Deploy the last-epoch model")
             self.test()
             self.write_results()
+        self.tensorboard.close()
         print(f"Elapsed: {self.elapsed_str()}")
 
     def elapsed_str(self) -> str:
@@ -347,6 +351,7 @@ class SimpleTrainer(TrainerBase):
         self.after_test(split)
         results = self.evaluator.evaluate()
         self.last_results = dict(results, split=split)
+        self.tensorboard.test(self, split, results)
         self.report_after_test(split)
         return list(results.values())[0]
 
@@ -412,6 +417,7 @@ class TrainerX(SimpleTrainer):
             loss_summary = self.forward_backward(batch)
             batch_time.update(time.time() - end)
             losses.update(loss_summary)
+            self.tensorboard.batch(self, loss_summary)
             meet_freq = (self.batch_idx + 1) % print_freq == 0
             only_few_batches = self.num_batches < print_freq
             if meet_freq or only_few_batches:
