@@ -122,3 +122,24 @@ def test_masks_file_round_trip(quick_ramt_run, eval_path, tmp_path):
     cfg.SEED = 2
     with pytest.raises(ValueError, match="seed"):
         load_source_masks(cfg, load_clip("tiny"), trainer.dm.dataset)
+
+
+def test_open_clip_config_inference_and_openai_refusal():
+    from open_clip.model import CLIP
+
+    from ramt.export import _openai_compatible, open_clip_model_config
+
+    gelu = CLIP(
+        64,
+        vision_cfg={"image_size": 64, "patch_size": 16, "width": 128, "layers": 2, "head_width": 32},
+        text_cfg={"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 2, "layers": 1},
+    )
+    cfg = open_clip_model_config(gelu)
+    assert cfg["quick_gelu"] is False and cfg["vision_cfg"]["head_width"] == 32
+    rebuilt = CLIP(**cfg)
+    assert open_clip_model_config(rebuilt) == cfg
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in gelu.state_dict().items()
+    }
+    assert "GELU" in _openai_compatible(gelu)
+    assert _openai_compatible(load_clip("tiny")) is None
