@@ -151,6 +151,26 @@ def analyze(
         metas.append(meta)
         del run  # keep only the packed zero set of each run in memory
 
+    # Order runs by dataset, shots (numerically), method, seed, so tables and plots read naturally.
+    def _key(i: int):
+        m = metas[i]
+        shots = m.get("shots")
+        return (
+            str(m.get("dataset") or ""),
+            shots if isinstance(shots, int) else 10**9,
+            str(m.get("method") or ""),
+            m.get("seed") if isinstance(m.get("seed"), int) else 10**9,
+            labels[i],
+        )
+
+    order = sorted(range(len(paths)), key=_key)
+    rank = {labels[i]: r for r, i in enumerate(order)}
+    labels = [labels[i] for i in order]
+    zero_sets, layouts, metas = ([xs[i] for i in order] for xs in (zero_sets, layouts, metas))
+    run_rows = [run_rows[i] for i in order]
+    t_rows.sort(key=lambda r: rank[r["label"]])  # stable: keeps the block/part order inside a run
+    h_rows.sort(key=lambda r: rank[r["label"]])
+
     files: dict[str, str] = {}
     runs_df = pd.DataFrame(run_rows)
     tensors = pd.DataFrame(t_rows)

@@ -112,14 +112,18 @@ def plot_head_ratio(heads: pd.DataFrame, out_dir: str) -> list[str]:
     vmax = max(float(mean.max()), 1e-9)
     annotate = n_blocks * n_heads <= 200
     cell_w = max(0.42, min(0.9, 9.0 / n_heads))
+    ncols = len(parts) if n_heads * len(parts) <= 24 else 2
+    nrows = int(np.ceil(len(parts) / ncols))
     fig, axes = plt.subplots(
-        1,
-        len(parts),
-        figsize=(1.6 + cell_w * n_heads * len(parts) + 1.2, 1.6 + 0.38 * n_blocks),
+        nrows,
+        ncols,
+        figsize=(1.2 + (cell_w * n_heads + 0.9) * ncols + 1.0, 0.9 + (0.9 + 0.34 * n_blocks) * nrows),
         squeeze=False,
     )
     im = None
-    for ax, part in zip(axes[0], parts):
+    for ax in axes.reshape(-1)[len(parts) :]:
+        ax.set_visible(False)
+    for ax, part in zip(axes.reshape(-1), parts):
         grid = mean.loc[part].unstack("head").sort_index()
         im = ax.imshow(grid.to_numpy(), cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
         ax.set_title(_PART_LABEL[part].replace("attention ", ""), fontsize=10)
@@ -133,7 +137,8 @@ def plot_head_ratio(heads: pd.DataFrame, out_dir: str) -> list[str]:
                 text = f"{v:.1f}" if v >= 1 or v == 0 else f"{v:.2g}"
                 color = "white" if v < 0.6 * vmax else "black"
                 ax.text(c, r, text, ha="center", va="center", fontsize=7, color=color)
-    axes[0][0].set_ylabel("transformer block")
+    for row in axes:
+        row[0].set_ylabel("transformer block")
     n_runs = heads["label"].nunique()
     fig.suptitle(
         f"Masked entries per attention head (%), mean over {n_runs} run{'s' if n_runs != 1 else ''}",

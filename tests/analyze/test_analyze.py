@@ -124,7 +124,13 @@ def test_cli_on_a_tree_of_runs_and_mask_files(tmp_path, visual, capsys):
     for stem in ("masked_ratio", "head_ratio", "jaccard_runs", "jaccard_groups"):
         assert (out / f"{stem}.png").stat().st_size > 10_000 and (out / f"{stem}.pdf").is_file()
     runs = pd.read_csv(out / "runs.csv").set_index("label")
-    assert list(runs["zeros"]) == [27, 1, 27, 8, 5]  # files/a, 2shots, 4shots s1, s2, other
+    assert list(runs["zeros"]) == [
+        1,
+        27,
+        27,
+        8,
+        5,
+    ]  # by dataset, shots, seed: 2shots, (file, run) 4shots s1, s2, other
     tensors = pd.read_csv(out / "masked_ratio_tensors.csv")
     from_file = tensors[tensors["label"] == "files/a.safetensors"].drop(columns=["label", "group"])
     from_run = tensors[tensors["label"] == "output/digits/RAMT/exp_4shots/seed1"].drop(
