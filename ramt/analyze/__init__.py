@@ -183,46 +183,42 @@ def analyze(
         heads, os.path.join(out, "masked_ratio_heads.csv"), index=False, float_format="%.10g"
     )
 
-    n = len(paths)
+    matrix_df, pairs_df, summary = jaccard_tables(labels, zero_sets, layouts, metas)
+    for name, df, kw in (
+        ("jaccard_pairs.csv", pairs_df, {"index": False}),
+        ("jaccard_matrix.csv", matrix_df, {}),
+        ("jaccard_summary.csv", summary, {"index": False}),
+    ):
+        files[name] = _write_csv(df, os.path.join(out, name), float_format="%.10g", **kw)
+    if plots:
+        files.update(_write_plots(runs_df, tensors, heads, matrix_df, out))
+    return files
+
+
+def jaccard_tables(
+    labels: Sequence[str], zero_sets: Sequence[np.ndarray], layouts: Sequence[tuple], metas: Sequence[dict]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(matrix, pairs, summary)``: the Jaccard matrix over runs, one row per pair (with its relation:
+    seeds / shots / datasets / same / other / not comparable), and the mean per relation."""
+    n = len(labels)
     matrix = np.full((n, n), np.nan)
     pairs = []
     combos = list(itertools.combinations(range(n), 2))
     for i, j in tqdm(combos, desc="Jaccard", unit="pair", disable=len(combos) < 200, file=sys.stderr):
+        row = {"run_a": labels[i], "run_b": labels[j]}
         if layouts[i] != layouts[j]:
             pairs.append(
-                {
-                    "run_a": labels[i],
-                    "run_b": labels[j],
-                    "relation": "not comparable",
-                    "intersection": None,
-                    "union": None,
-                    "jaccard": None,
-                }
+                {**row, "relation": "not comparable", "intersection": None, "union": None, "jaccard": None}
             )
             continue
         inter, union, jac = jaccard_counts(zero_sets[i], zero_sets[j])
         matrix[i, j] = matrix[j, i] = jac
         rel = pair_relation(metas[i], metas[j])
-        pairs.append(
-            {
-                "run_a": labels[i],
-                "run_b": labels[j],
-                "relation": rel,
-                "intersection": inter,
-                "union": union,
-                "jaccard": jac,
-            }
-        )
+        pairs.append({**row, "relation": rel, "intersection": inter, "union": union, "jaccard": jac})
     for i in range(n):
         matrix[i, i] = 1.0 if zero_sets[i].any() else np.nan
-    matrix_df = pd.DataFrame(matrix, index=labels, columns=labels)
+    matrix_df = pd.DataFrame(matrix, index=list(labels), columns=list(labels))
     pairs_df = pd.DataFrame(pairs, columns=["run_a", "run_b", "relation", "intersection", "union", "jaccard"])
-    files["jaccard_pairs.csv"] = _write_csv(
-        pairs_df, os.path.join(out, "jaccard_pairs.csv"), index=False, float_format="%.10g"
-    )
-    files["jaccard_matrix.csv"] = _write_csv(
-        matrix_df, os.path.join(out, "jaccard_matrix.csv"), float_format="%.10g"
-    )
     comparable = pairs_df[pairs_df["relation"] != "not comparable"]
     summary = (
         comparable.assign(jaccard=comparable["jaccard"].astype(float))
@@ -230,41 +226,34 @@ def analyze(
         .agg(pairs="size", mean="mean", std="std", min="min", max="max")
         .reset_index()
     )
-    files["jaccard_summary.csv"] = _write_csv(
-        summary, os.path.join(out, "jaccard_summary.csv"), index=False, float_format="%.10g"
-    )
+    return matrix_df, pairs_df, summary
 
-    if plots:
-        files["masked_ratio.png"] = plot_masked_ratio_files(tensors, out)
-        if len(heads):
-            from .plots import plot_head_ratio
 
-            files["head_ratio.png"] = plot_head_ratio(heads, out)[0]
-        if n >= 2:
-            from .plots import plot_jaccard
+def _write_plots(runs_df, tensors, heads, matrix_df, out: str) -> dict[str, str]:
+    from .plots import plot_head_ratio, plot_jaccard, plot_masked_ratio
 
-            short = _short_labels(runs_df)
-            shown = matrix_df.set_axis(short, axis=0).set_axis(short, axis=1)
-            if n <= 80:
-                files["jaccard_runs.png"] = plot_jaccard(
-                    shown, out, "jaccard_runs", f"Jaccard overlap of masked-out entries between {n} runs"
-                )[0]
-            groups = list(runs_df["group"])
-            if len(set(groups)) >= 2:
-                gm = _group_matrix(matrix_df, groups)
-                files["jaccard_groups.png"] = plot_jaccard(
-                    gm,
-                    out,
-                    "jaccard_groups",
-                    "Mean Jaccard overlap of masked-out entries between groups\n(diagonal: between the seeds of a group)",
-                )[0]
+    files = {"masked_ratio.png": plot_masked_ratio(tensors, out)[0]}
+    if len(heads):
+        files["head_ratio.png"] = plot_head_ratio(heads, out)[0]
+    n = len(runs_df)
+    if n >= 2:
+        short = _short_labels(runs_df)
+        shown = matrix_df.set_axis(short, axis=0).set_axis(short, axis=1)
+        if n <= 80:
+            files["jaccard_runs.png"] = plot_jaccard(
+                shown, out, "jaccard_runs", f"Jaccard overlap of masked-out entries between {n} runs"
+            )[0]
+        groups = list(runs_df["group"])
+        if len(set(groups)) >= 2:
+            gm = _group_matrix(matrix_df, groups)
+            files["jaccard_groups.png"] = plot_jaccard(
+                gm,
+                out,
+                "jaccard_groups",
+                "Mean Jaccard overlap of masked-out entries between groups\n(diagonal: between the seeds of a group)",
+            )[0]
+
     return files
-
-
-def plot_masked_ratio_files(tensors: pd.DataFrame, out: str) -> str:
-    from .plots import plot_masked_ratio
-
-    return plot_masked_ratio(tensors, out)[0]
 
 
 def _short_labels(runs_df: pd.DataFrame) -> list[str]:
