@@ -99,11 +99,13 @@ def _pretrained_tag(cfg) -> str:
 
 def _load_run_clip(cfg) -> nn.Module:
     """CLIP exactly as the run's trainer loaded it (fp32, eval, frozen, CPU)."""
-    from ramt.engine.clip_trainer import ClipTrainer
+    from ramt.clip.backend import load_backbone
 
-    loader = ClipTrainer.load_clip_model
-    holder = type("_CfgHolder", (), {"cfg": cfg})()  # the loader reads only self.cfg
-    return loader(holder)
+    bb = cfg.MODEL.BACKBONE
+    print(f"Loading CLIP (backbone: {bb.NAME or bb.PATH})")
+    return load_backbone(
+        bb.NAME, bb.PATH, device="cpu", pretrained=bb.PRETRAINED, allow_pickle=bb.ALLOW_PICKLE
+    ).model
 
 
 def _run_masks(run_dir: str) -> tuple[dict, dict]:
