@@ -143,3 +143,35 @@ def test_open_clip_config_inference_and_openai_refusal():
     }
     assert "GELU" in _openai_compatible(gelu)
     assert _openai_compatible(load_clip("tiny")) is None
+
+
+def test_export_of_an_open_clip_gelu_backbone_run(tmp_path, digits_root):
+    """A run on a local open_clip-format checkpoint (GELU, 64 px): open_clip export re-loads with the
+    run's masked features; OpenAI's format, which implies QuickGELU, is refused."""
+    from ramt.train import cli
+    from tests.clip.test_backbones import write_open_clip_checkpoint
+
+    path, _ = write_open_clip_checkpoint(tmp_path / "weights")
+    run = tmp_path / "run"
+    argv = [
+        "--root", digits_root, "--seed", "1", "--trainer", "RAMT", "--dataset-config-file", "digits",
+        "--config-file", "RAMT/digits_vit_b16", "--output-dir", str(run),
+        "MODEL.BACKBONE.NAME", "tiny-gelu", "MODEL.BACKBONE.PATH", path, "DATASET.NUM_SHOTS", "1",
+        "OPTIM.MAX_EPOCH", "1", "OPTIM.LR", "0.05", "TEST.SPLIT", "val", "TRAIN.TENSORBOARD", "False",
+    ]  # fmt: skip
+    assert cli(argv) == 0
+    with pytest.raises(ValueError, match="GELU"):
+        export_run(str(run), "openai", str(tmp_path / "x.pt"))
+    assert not (tmp_path / "x.pt").exists()
+    out = tmp_path / "gelu_tuned.safetensors"
+    export_run(str(run), "open_clip", str(out))
+    open_clip.add_model_config(str(tmp_path / "gelu_tuned.json"))
+    model = open_clip.create_model("gelu_tuned", pretrained=str(out)).eval()
+    assert isinstance(model.visual.transformer.resblocks[0].mlp.gelu, torch.nn.GELU)
+    from ramt.export import folded_clip
+
+    folded, _, info = folded_clip(str(run))
+    assert info["zeros"] > 0
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_image(x), folded.encode_image(x), rtol=1e-5, atol=1e-5)
