@@ -133,6 +133,8 @@ def get_cfg_default() -> CN:
     _C.TRAIN.RESUME_EVERY_S = 300.0
     _C.TRAIN.PRINT_FREQ = 10
     _C.TRAIN.COUNT_ITER = "train_x"
+    # Scalars (losses, acc, lr, mask sparsity) under <OUTPUT_DIR>/tensorboard/, as in Dassl.
+    _C.TRAIN.TENSORBOARD = True
 
     # ------------------------------------------------------------------- test
     _C.TEST = CN()

@@ -104,7 +104,8 @@ IDENTITY_IGNORED_KEYS = frozenset(
         "TRAIN.CHECKPOINT_FREQ",
         "TRAIN.RESUME_EVERY_S",
         "SPEED.FEATURE_CACHE",
-        "DATALOADER.IMAGE_CACHE",  # bitwise-equal tensors either way (docs/SPEED.md)
+        "DATALOADER.IMAGE_CACHE",
+        "TRAIN.TENSORBOARD",  # bitwise-equal tensors either way (docs/SPEED.md)
     }
 )
 

@@ -23,6 +23,7 @@ from ramt.engine.checkpoint import (
     save_checkpoint,
 )
 from ramt.engine.evaluator import build_evaluator
+from ramt.engine.tensorboard import TensorBoardLog
 from ramt.runs import END_SIGNAL
 from ramt.utils.io import atomic_torch_save, atomic_write_json
 from ramt.utils.meters import AverageMeter, MetricMeter
@@ -293,6 +294,7 @@ class SimpleTrainer(TrainerBase):
         self.cfg = cfg
         self.extra_results: dict = {}
         self._time_start = time.time()
+        self.tensorboard = TensorBoardLog.from_cfg(cfg, self.output_dir)
         # Where the run's wall time goes (results.json "timing"; benchmarks/bench_sweep.py).
         self.timing = {"setup": 0.0, "data": 0.0, "steps": 0.0, "eval": 0.0, "n_steps": 0, "n_eval_images": 0}
         self.build_data_loader()
@@ -359,6 +361,7 @@ class SimpleTrainer(TrainerBase):
                 self.save_resume_state(self.epoch, self.output_dir)
         elif self.resume_state_due():
             self.save_resume_state(self.epoch, self.output_dir)
+        self.tensorboard.epoch(self)
 
     def after_train(self) -> None:
         print(END_SIGNAL)
@@ -370,6 +373,7 @@ class SimpleTrainer(TrainerBase):
                 print("Deploy the last-epoch model")
             self.test()
             self.write_results()
+        self.tensorboard.close()
         print(f"Elapsed: {self.elapsed_str()}")
 
     def elapsed_str(self) -> str:
@@ -413,6 +417,7 @@ class SimpleTrainer(TrainerBase):
         self.after_test(split)
         results = self.evaluator.evaluate()
         self.last_results = dict(results, split=split)
+        self.tensorboard.test(self, split, results)
         self.report_after_test(split)
         return list(results.values())[0]
 
@@ -488,6 +493,7 @@ class TrainerX(SimpleTrainer):
             self.timing["steps"] += batch_time.val - data_time.val
             self.timing["n_steps"] += 1
             losses.update(loss_summary)
+            self.tensorboard.batch(self, loss_summary)
             meet_freq = (self.batch_idx + 1) % print_freq == 0
             only_few_batches = self.num_batches < print_freq
             if meet_freq or only_few_batches:
