@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Callable, Optional
 
 import torch
+import torch.nn as nn
 
 from ramt.clip import load_clip
 from ramt.clip.features import (
@@ -22,13 +23,24 @@ from ramt.engine.trainer import TrainerX
 
 
 class ClipTrainer(TrainerX):
-    """A TrainerX that owns a frozen CLIP model (``self.clip_model``)."""
+    """A TrainerX that owns a frozen CLIP model (``self.clip_model``).
+
+    ``build_image_encoder`` is the hook every host builds its frozen image encoder through
+    (plain CLIP here; the two-stage R-AMT combinations fold masks in), and ``encoder_id`` names
+    that encoder in the feature cache.
+    """
+
+    encoder_id = "plain"
 
     def load_clip_model(self):
         cfg = self.cfg
         name = cfg.MODEL.BACKBONE.NAME or cfg.MODEL.BACKBONE.PATH
         print(f"Loading CLIP (backbone: {name})")
         return load_clip(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PATH, device="cpu")
+
+    def build_image_encoder(self, clip_model: nn.Module) -> nn.Module:
+        """The frozen image encoder the host runs on."""
+        return clip_model.visual
 
     def autocast(self):
         return autocast(self.cfg, self.device)

@@ -115,8 +115,6 @@ class PromptLearner(nn.Module):
 class CoOp(ClipTrainer):
     """Context Optimization (Zhou et al., IJCV 2022) on a frozen CLIP."""
 
-    encoder_id = "plain"
-
     def check_cfg(self, cfg) -> None:
         c = cfg.TRAINER.COOP
         if c.PREC not in PRECISIONS:
@@ -152,10 +150,6 @@ class CoOp(ClipTrainer):
         return contextlib.nullcontext()
 
     # ----------------------------------------------------------------- model
-    def build_image_encoder(self, clip_model: nn.Module) -> nn.Module:
-        """The frozen image encoder CoOp runs on (plain CLIP here; the combinations fold masks in)."""
-        return clip_model.visual
-
     def build_prompt_learner(self, clip_model: nn.Module) -> PromptLearner:
         c = self.cfg.TRAINER.COOP
         return PromptLearner(clip_model, self.classnames, c.N_CTX, c.CTX_INIT, c.CSC, c.CLASS_TOKEN_POSITION)

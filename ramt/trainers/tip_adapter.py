@@ -138,8 +138,6 @@ def tip_templates(dataset_name: str) -> list[str]:
 class TipAdapter(ClipTrainer):
     """Training-free Tip-Adapter, or Tip-Adapter-F with ``TRAINER.TIP.FINETUNE True``."""
 
-    encoder_id = "plain"
-
     def check_cfg(self, cfg) -> None:
         tip = cfg.TRAINER.TIP
         if tip.SELECT not in ("last", "val"):
@@ -162,10 +160,6 @@ class TipAdapter(ClipTrainer):
         return "tipf" if self.cfg.TRAINER.TIP.FINETUNE else "tip"
 
     # ------------------------------------------------------------------ model
-    def build_image_encoder(self, clip_model: nn.Module) -> nn.Module:
-        """The frozen image encoder every feature comes from (the combination folds masks in)."""
-        return clip_model.visual
-
     def build_model(self) -> None:
         cfg = self.cfg
         tip = cfg.TRAINER.TIP
