@@ -106,9 +106,13 @@ def print_args(args, cfg) -> None:
 
 
 def import_plugins() -> None:
-    """Register every shipped trainer and dataset (they live in the installed package)."""
+    """Register every shipped trainer and dataset (they live in the installed package), then the
+    methods outside it named by ``$RAMT_PLUGINS`` (``ramt.methods.load_plugins``)."""
     import ramt.datasets  # noqa: F401
     import ramt.trainers  # noqa: F401
+    from ramt.methods import load_plugins
+
+    load_plugins()
 
 
 def check_output_dir(cfg, args) -> None:
