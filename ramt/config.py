@@ -23,7 +23,6 @@ class ConfigError(ValueError):
 def get_cfg_default() -> CN:
     """Return a fresh, unfrozen config holding every key the suite reads."""
     _C = CN()
-    _C.VERSION = 1
     _C.OUTPUT_DIR = "./output"
     _C.RESUME = ""
     _C.SEED = -1
@@ -74,12 +73,10 @@ def get_cfg_default() -> CN:
 
     # ------------------------------------------------------------------ model
     _C.MODEL = CN()
-    _C.MODEL.INIT_WEIGHTS = ""
     _C.MODEL.BACKBONE = CN()
     _C.MODEL.BACKBONE.NAME = ""
     # Project: a local CLIP checkpoint in OpenAI's format (TorchScript or state dict).
     _C.MODEL.BACKBONE.PATH = ""
-    _C.MODEL.BACKBONE.PRETRAINED = True
     _C.MODEL.HEAD = CN()
     _C.MODEL.HEAD.NAME = ""
 
@@ -94,9 +91,6 @@ def get_cfg_default() -> CN:
     _C.OPTIM.RMSPROP_ALPHA = 0.99
     _C.OPTIM.ADAM_BETA1 = 0.9
     _C.OPTIM.ADAM_BETA2 = 0.999
-    _C.OPTIM.STAGED_LR = False
-    _C.OPTIM.NEW_LAYERS = ()
-    _C.OPTIM.BASE_LR_MULT = 0.1
     _C.OPTIM.LR_SCHEDULER = "single_step"
     _C.OPTIM.STEPSIZE = (-1,)
     _C.OPTIM.GAMMA = 0.1
@@ -111,7 +105,6 @@ def get_cfg_default() -> CN:
     _C.TRAIN = CN()
     _C.TRAIN.CHECKPOINT_FREQ = 0
     _C.TRAIN.PRINT_FREQ = 10
-    _C.TRAIN.COUNT_ITER = "train_x"
 
     # ------------------------------------------------------------------- test
     _C.TEST = CN()
@@ -140,14 +133,16 @@ def get_cfg_default() -> CN:
     _C.TRAINER.TIP = CN()
     _C.TRAINER.TIP.FINETUNE = False
     _C.TRAINER.TIP.AUGMENT_EPOCH = 10
-    _C.TRAINER.TIP.INIT_BETA = 1.0
-    _C.TRAINER.TIP.INIT_ALPHA = 1.0
-    _C.TRAINER.TIP.SEARCH_SCALE = (7.0, 3.0)
+    # -1 (the sentinel) = the dataset's value in ramt.policy.TIP_SETTINGS (TIP_SETTINGS_DEFAULT
+    # for a dataset not in the table); any other value is used as given.
+    _C.TRAINER.TIP.INIT_BETA = -1.0
+    _C.TRAINER.TIP.INIT_ALPHA = -1.0
+    _C.TRAINER.TIP.SEARCH_SCALE = (-1.0, -1.0)
     _C.TRAINER.TIP.SEARCH_STEP = (200, 20)
     _C.TRAINER.TIP.SEARCH_HP = True
     _C.TRAINER.TIP.LR = 0.001
     _C.TRAINER.TIP.EPS = 1e-4
-    _C.TRAINER.TIP.TRAIN_EPOCH = 20
+    _C.TRAINER.TIP.TRAIN_EPOCH = -1  # -1 = the table (see INIT_BETA)
     _C.TRAINER.TIP.BATCH_SIZE = 256
     # Project: "last" (default, policy) or "val" (pick the Tip-F epoch on few-shot val).
     _C.TRAINER.TIP.SELECT = "last"
@@ -211,8 +206,25 @@ def _all_keys(cfg: CN, prefix: str = "") -> list[str]:
     return keys
 
 
+# Dassl keys this suite does not accept (nothing here would honour them), and why.
+REMOVED_KEYS = {
+    "VERSION": "it is not read",
+    "MODEL.INIT_WEIGHTS": "CLIP's weights come from MODEL.BACKBONE.NAME / MODEL.BACKBONE.PATH",
+    "MODEL.BACKBONE.PRETRAINED": "CLIP backbones are always loaded with their weights (`tiny` is random by design)",
+    "OPTIM.STAGED_LR": "every trainer optimises one parameter group",
+    "OPTIM.NEW_LAYERS": "every trainer optimises one parameter group",
+    "OPTIM.BASE_LR_MULT": "every trainer optimises one parameter group",
+    "TRAIN.COUNT_ITER": "every trainer iterates over its one labelled loader (train_x)",
+}
+
+
 def _check_override(cfg: CN, key: str, value, origin: str) -> None:
     """Raise ConfigError when ``key`` is unknown or ``value`` has the wrong type."""
+    if key in REMOVED_KEYS:
+        raise ConfigError(
+            f"Config key '{key}' (from {origin}) is not supported by this suite: {REMOVED_KEYS[key]}. "
+            "Remove it from the file or command line."
+        )
     node = cfg
     parts = key.split(".")
     for i, part in enumerate(parts):
@@ -285,6 +297,16 @@ def resolve_config_file(path: str, kind: str = "") -> str:
         f"Config file not found: {path}. Pass an existing yaml file, or the name of a shipped "
         f"config ({known}).{hint_s}"
     )
+
+
+def recipe_config(trainer: str, dataset_config: str, default: str = "vit_b16") -> str:
+    """The shipped config a runner script uses for ``trainer`` on a dataset (config name):
+    ``<trainer>/<dataset>_vit_b16`` when the dataset has its own recipe, else ``<trainer>/<default>``
+    (scripts/common.sh ``recipe_config``)."""
+    own = f"{trainer}/{dataset_config}_vit_b16"
+    if os.path.isfile(os.path.join(SHIPPED_CONFIGS, "trainers", own + ".yaml")):
+        return own
+    return f"{trainer}/{default}"
 
 
 def merge_from_file(cfg: CN, path: str, kind: str = "") -> None:

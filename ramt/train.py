@@ -144,11 +144,12 @@ def main(args) -> int:
     if cfg.VERBOSE:
         print(f"Loading trainer: {cfg.TRAINER.NAME}")
     trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
-    trainer = trainer_cls(cfg)
-    trainer.dataset_config_name = (
-        os.path.splitext(os.path.basename(args.dataset_config_file))[0] if args.dataset_config_file else ""
+    dataset_config = args.dataset_config_file
+    trainer = trainer_cls(
+        cfg,
+        dataset_config=os.path.splitext(os.path.basename(dataset_config))[0] if dataset_config else "",
+        eval_only=args.eval_only,
     )
-    trainer.eval_only = args.eval_only
 
     if args.eval_only:
         trainer.load_model(args.model_dir, epoch=args.load_epoch)

@@ -14,25 +14,22 @@ import torch
 import torch.nn as nn
 
 from ramt.clip import build_text_classifier, get_template, normalize
+from ramt.config import get_cfg_default, merge_from_file, recipe_config
+from ramt.methods import dataset_config_name
 from ramt.registry import TRAINER_REGISTRY
 
 from ._masked import COMBO_MODES, MaskedTrainer, SourceMasks, check_combo_mode
 from .coop import PROMPT_MODEL_NAME, CoOp
 
-# R-AMT's mask learning rate (method spec section 8), used by the joint mode.
-RAMT_MASK_LR = 8e-5
-RAMT_MASK_LR_IMAGENET = 3e-5
-
 
 def mask_optim_cfg(cfg):
-    """R-AMT's mask optimiser: Adam, lr 8e-5 (ImageNet 3e-5), no weight decay, cosine, no warm-up."""
-    ocfg = cfg.OPTIM.clone()
-    ocfg.defrost()
-    ocfg.NAME = "adam"
-    ocfg.LR = RAMT_MASK_LR_IMAGENET if cfg.DATASET.NAME == "ImageNet" else RAMT_MASK_LR
-    ocfg.WEIGHT_DECAY = 0.0
-    ocfg.LR_SCHEDULER = "cosine"
-    ocfg.WARMUP_EPOCH = -1
+    """The joint mode's mask optimiser: R-AMT's own recipe for this dataset (the OPTIM block of the
+    shipped R-AMT config scripts/ramt/main.sh uses: Adam 8e-5, ImageNet 3e-5, no weight decay,
+    cosine, no warm-up), over the host's ``OPTIM.MAX_EPOCH``."""
+    recipe = get_cfg_default()
+    merge_from_file(recipe, recipe_config("RAMT", dataset_config_name(cfg.DATASET.NAME)), kind="trainers")
+    ocfg = recipe.OPTIM.clone()
+    ocfg.MAX_EPOCH = cfg.OPTIM.MAX_EPOCH
     ocfg.freeze()
     return ocfg
 
