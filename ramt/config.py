@@ -161,7 +161,7 @@ def get_cfg_default() -> CN:
     _C.MASK.FUSE_ALPHA = 1.0
     _C.MASK.GDR = True
     _C.MASK.GDR_T = 1.0
-    # -1.0 = use the per-dataset lambda table (method spec section 7).
+    # -1.0 = use the per-dataset lambda table (docs/METHOD_SPEC.md section 6).
     _C.MASK.GDR_LAMBDA = -1.0
     # Project: tokens from {attn, mlp, conv1, all}.
     _C.MASK.LAYERS = ("attn", "conv1")

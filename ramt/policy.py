@@ -5,7 +5,7 @@ Keys are dataset registry names (``Caltech101``, ``OxfordFlowers``, ...).
 
 from __future__ import annotations
 
-# method spec section 7 (decision a: README prose): lambda at 16 shots.
+# docs/METHOD_SPEC.md section 6 (the README's prose, not its example commands): lambda at 16 shots.
 GDR_LAMBDA_16SHOT = {
     "Caltech101": 0.3,
     "OxfordPets": 0.3,

@@ -37,7 +37,7 @@ GDRIVE_URL = "https://drive.google.com/file/d/{}/view"
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """Where a dataset lives under the data root (datasets.md section 2)."""
+    """Where a dataset lives under the data root (docs/DATASETS.md)."""
 
     name: str  # registry name
     config_name: str  # yaml stem

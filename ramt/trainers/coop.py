@@ -1,4 +1,4 @@
-"""CoOp: context optimisation for CLIP (baselines spec section 2).
+"""CoOp: context optimisation for CLIP (docs/BASELINES.md section 2).
 
 A learnable context (``N_CTX`` vectors, shared or class-specific) is placed around each class
 name's token embeddings; only the context is trained, with CLIP frozen and in eval mode. The

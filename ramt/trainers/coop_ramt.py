@@ -1,4 +1,4 @@
-"""CoOp + R-AMT: CoOp running on the R-AMT-masked image encoder (baselines spec section 4).
+"""CoOp + R-AMT: CoOp running on the R-AMT-masked image encoder (docs/BASELINES.md section 4).
 
 Project reconstruction (no public code exists). Default ``COMBO.MODE two_stage``: the masks of the
 finished R-AMT run named by ``MASK.SOURCE_RUN`` are folded into the image encoder, and CoOp runs

@@ -1,4 +1,4 @@
-"""Tip-Adapter and Tip-Adapter-F (baselines spec section 3).
+"""Tip-Adapter and Tip-Adapter-F (docs/BASELINES.md section 3).
 
 A key-value cache from augmented few-shot features: keys ``F`` (averaged over
 ``AUGMENT_EPOCH`` fixed-order augmented passes, L2-normalised), values ``L`` (one-hot labels).

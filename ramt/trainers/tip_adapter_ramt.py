@@ -1,4 +1,4 @@
-"""Tip-Adapter + R-AMT: Tip-Adapter(-F) on the R-AMT-masked image encoder (baselines spec section 4).
+"""Tip-Adapter + R-AMT: Tip-Adapter(-F) on the R-AMT-masked image encoder (docs/BASELINES.md section 4).
 
 Project reconstruction (no public code exists), two-stage only: the masks of the finished R-AMT
 run named by ``MASK.SOURCE_RUN`` are folded into the image encoder, and Tip-Adapter runs unchanged
