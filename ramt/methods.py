@@ -63,15 +63,8 @@ FEWSHOT_DATASETS: tuple[str, ...] = (
 DATASET_CONFIG_TO_REGISTRY: dict[str, str] = {name: src.registry for name, src in CATALOGUE.items()}
 _REGISTRY_TO_CONFIG = {v: k for k, v in DATASET_CONFIG_TO_REGISTRY.items()}
 
-# Registry names whose paper name differs; every other name is printed as is.
-_PAPER_NAME = {
-    "OxfordFlowers": "Flowers102",
-    "DescribableTextures": "DTD",
-    "ImageNetV2": "ImageNet-V2",
-    "ImageNetSketch": "ImageNet-Sketch",
-    "ImageNetA": "ImageNet-A",
-    "ImageNetR": "ImageNet-R",
-}
+# Registry name -> the name the paper prints, where they differ (from the dataset records).
+_PAPER_NAME = {src.registry: src.display_name for src in CATALOGUE.values() if src.paper_name}
 
 # Paper names of the 11 few-shot datasets, in the paper's column order.
 PAPER_DATASETS: tuple[str, ...] = tuple(
