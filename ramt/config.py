@@ -77,8 +77,6 @@ def get_cfg_default() -> CN:
     _C.MODEL.BACKBONE.NAME = ""
     # Project: a local CLIP checkpoint in OpenAI's format (TorchScript or state dict).
     _C.MODEL.BACKBONE.PATH = ""
-    _C.MODEL.HEAD = CN()
-    _C.MODEL.HEAD.NAME = ""
 
     # ------------------------------------------------------------------ optim
     _C.OPTIM = CN()
@@ -215,6 +213,7 @@ REMOVED_KEYS = {
     "OPTIM.NEW_LAYERS": "every trainer optimises one parameter group",
     "OPTIM.BASE_LR_MULT": "every trainer optimises one parameter group",
     "TRAIN.COUNT_ITER": "every trainer iterates over its one labelled loader (train_x)",
+    "MODEL.HEAD.NAME": "the CLIP trainers have no separate head network",
 }
 
 

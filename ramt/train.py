@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-config-file", type=str, default="", help="dataset config file")
     p.add_argument("--trainer", type=str, default="", help="trainer name (TRAINER.NAME)")
     p.add_argument("--backbone", type=str, default="", help="CLIP backbone name (MODEL.BACKBONE.NAME)")
-    p.add_argument("--head", type=str, default="", help="name of head (MODEL.HEAD.NAME)")
+    p.add_argument(
+        "--head", type=str, default="", help="(CoOp's flag; refused: the CLIP trainers have no head)"
+    )
     p.add_argument("--eval-only", action="store_true", help="evaluation only")
     p.add_argument(
         "--model-dir", type=str, default="", help="load the model from this directory for --eval-only"
@@ -75,7 +77,10 @@ def reset_cfg(cfg, args) -> None:
     if args.backbone:
         cfg.MODEL.BACKBONE.NAME = args.backbone
     if args.head:
-        cfg.MODEL.HEAD.NAME = args.head
+        raise ConfigError(
+            f"--head {args.head!r}: the CLIP trainers have no separate head network (MODEL.HEAD.NAME is "
+            "not supported). Remove the flag."
+        )
 
 
 def setup_cfg(args):
