@@ -40,6 +40,7 @@ class ReferenceMaskTuner(MaskTuner):
     """The production tuner with the official implementation's teacher, KL and dropout loop."""
 
     reference = True
+    soft_target_ce = staticmethod(attached_soft_target_ce)
 
     def __init__(self, cfg, clip_model: nn.Module, device: torch.device) -> None:
         super().__init__(cfg, clip_model, device)
@@ -56,13 +57,6 @@ class ReferenceMaskTuner(MaskTuner):
 
     def compile(self, **compile_kwargs) -> None:
         raise ValueError("SPEED.COMPILE and SPEED.REFERENCE exclude each other.")
-
-    def reference_loss(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
-        if self.fuse_alpha < 1.0:
-            teacher_logits = (
-                self.fuse_alpha * teacher_logits + (1 - self.fuse_alpha) * student_logits.detach()
-            )
-        return attached_soft_target_ce(student_logits, teacher_logits, self.temperature)
 
     def set_mask_gradient(self, loss_task: torch.Tensor, loss_ref: Optional[torch.Tensor]) -> None:
         """The official order with ``.backward()``: KL through student *and* teacher, then the task

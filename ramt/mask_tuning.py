@@ -43,6 +43,8 @@ def count_params(module: nn.Module) -> int:
 class MaskTuner:
     """Masks over ``clip_model.visual`` plus the R-AMT losses and mask gradient."""
 
+    soft_target_ce = staticmethod(soft_target_ce)  # the KL reference's form (teacher detached)
+
     def __init__(self, cfg, clip_model: nn.Module, device: torch.device) -> None:
         mcfg = cfg.MASK
         if mcfg.THRESHOLD_FN != "binarizer":
@@ -127,7 +129,7 @@ class MaskTuner:
             teacher_logits = (
                 self.fuse_alpha * teacher_logits + (1 - self.fuse_alpha) * student_logits.detach()
             )
-        return soft_target_ce(student_logits, teacher_logits, self.temperature)
+        return self.soft_target_ce(student_logits, teacher_logits, self.temperature)
 
     def set_mask_gradient(self, loss_task: torch.Tensor, loss_ref: Optional[torch.Tensor]) -> None:
         """Put the mask gradient into ``flat.grad``: GDR-filtered CE gradient, or plain (AMT)."""
