@@ -3,7 +3,8 @@
 The test writes a throwaway combination (training-free Tip-Adapter on the folded R-AMT encoder,
 registered as ``toy_tip_ramt``) into tmp: its trainer file (trainer class + method registry
 entry) and its config file, nothing else. Loaded through ``$RAMT_PLUGINS``, it is trained by
-``train.py``, listed by the sweep's dry run (after the R-AMT run it reuses) and by the report.
+its one-line runner (``scripts/combination.sh``, which trains the R-AMT run it reuses first),
+listed by the sweep's dry run (after that R-AMT run) and by the report.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ import os
 import subprocess
 import sys
 import textwrap
-
-from tests.fixtures.trainer_fixtures import method_cfg
-from tests.trainers.test_combos import make_mask_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -86,40 +84,22 @@ def test_toy_combination_is_trained_swept_and_reported(tmp_path, data_root):
         in listing.splitlines()
     )
 
-    # train.py finds the trainer; the run reuses a finished R-AMT run's masks.
-    source = tmp_path / "out" / "caltech101" / "RAMT" / "vit_b16_2shots" / "seed1"
-    make_mask_run(source, method_cfg("CoOp", data_root, tmp_path / "x"))
-    run_dir = tmp_path / "out" / "caltech101" / "ToyTipRAMT" / "toy_tip_ramt_2shots" / "seed1"
-    _run(
-        [
-            "train.py",
-            "--root",
-            str(data_root),
-            "--seed",
-            "1",
-            "--trainer",
-            "ToyTipRAMT",
-            "--dataset-config-file",
-            "caltech101",
-            "--config-file",
-            str(plugin / "toy_tip_ramt.yaml"),
-            "--output-dir",
-            str(run_dir),
-            "DATASET.NUM_SHOTS",
-            "2",
-            "MODEL.BACKBONE.NAME",
-            "tiny",
-            "USE_CUDA",
-            "False",
-            "SPEED.FEATURE_CACHE",
-            "False",
-            "MASK.SOURCE_RUN",
-            str(source),
-        ],
-        env,
+    # Its one-line runner trains the R-AMT run it reuses, then the combination (train.py finds the
+    # trainer through RAMT_PLUGINS) on the folded encoder.
+    fast = ["MODEL.BACKBONE.NAME", "tiny", "DATALOADER.NUM_WORKERS", "0", "OPTIM.MAX_EPOCH", "1"]
+    res = subprocess.run(
+        ["bash", "scripts/combination.sh", "toy_tip_ramt", "caltech101", "2", *fast],
+        env=dict(env, PYTHON=sys.executable, DATA=str(data_root), OUTPUT=str(tmp_path / "out"), SEEDS="1"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "Stage 1: R-AMT run" in res.stdout
+    run_dir = tmp_path / "out" / "caltech101" / "ToyTipRAMT" / "toy_tip_ramt_2shots" / "seed1"
     log = (run_dir / "log.txt").read_text()
     assert "Combination (project reconstruction, two-stage)" in log and "* accuracy:" in log
+    assert str(tmp_path / "out" / "caltech101" / "RAMT" / "vit_b16_2shots" / "seed1") in log
 
     # The report labels it from the registry entry.
     _run(["-m", "ramt.report", str(tmp_path / "out"), "--no-plots", "--out", str(tmp_path / "rep")], env)
