@@ -75,7 +75,7 @@ OPENAI_FILES: dict[str, str] = {
     "ViT-B/16": "ViT-B-16.pt",
     "ViT-L/14": "ViT-L-14.pt",
 }
-#: SHA-256 of OpenAI's ViT-B/16 file (method.md §2.1).
+#: SHA-256 of OpenAI's ViT-B/16 file (docs/METHOD_SPEC.md section 1).
 VIT_B16_SHA256 = "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f"
 
 TINY_NAME = "tiny"
