@@ -99,7 +99,7 @@ def test_toy_combination_is_trained_swept_and_reported(tmp_path, data_root):
     run_dir = tmp_path / "out" / "caltech101" / "ToyTipRAMT" / "toy_tip_ramt_2shots" / "seed1"
     log = (run_dir / "log.txt").read_text()
     assert "Combination (project reconstruction, two-stage)" in log and "* accuracy:" in log
-    assert str(tmp_path / "out" / "caltech101" / "RAMT" / "vit_b16_2shots" / "seed1") in log
+    assert str(tmp_path / "out" / "caltech101" / "RAMT" / "tiny_2shots" / "seed1") in log
 
     # The report labels it from the registry entry.
     _run(["-m", "ramt.report", str(tmp_path / "out"), "--no-plots", "--out", str(tmp_path / "rep")], env)

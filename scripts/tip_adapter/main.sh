@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tip-Adapter (training-free, "tip") and Tip-Adapter-F ("tipf"), seeds $SEEDS (default 1 2 3).
 #   bash scripts/tip_adapter/main.sh DATASET SHOTS [KEY VALUE ...]
-# Output: $OUTPUT/<DATASET>/TipAdapter/vit_b16_<SHOTS>shots/{tip,tipf}/seed<S>/ (parse each variant folder).
+# Output: $OUTPUT/<DATASET>/TipAdapter/<tag>_<SHOTS>shots/{tip,tipf}/seed<S>/ (parse each variant folder).
 # VARIANTS="tip tipf" by default. beta/alpha are searched on the few-shot val split (never on test);
 # per-dataset settings come from ramt.policy.TIP_SETTINGS for TIP keys left at their defaults.
 source "$(dirname "$0")/../common.sh"
@@ -11,10 +11,11 @@ require_dataset "$DATASET"; require_shots "$SHOTS"
 TRAINER=TipAdapter
 CFG=$(recipe_config TipAdapter "$DATASET" vit_b16)
 VARIANTS="${VARIANTS:-tip tipf}"
+TAG=$(backbone_tag "$@")
 for SEED in $SEEDS; do
   for VARIANT in $VARIANTS; do
     FINETUNE=$(tip_finetune "$VARIANT")
-    run_train "${OUTPUT}/${DATASET}/${TRAINER}/vit_b16_${SHOTS}shots/${VARIANT}/seed${SEED}" -- \
+    run_train "${OUTPUT}/${DATASET}/${TRAINER}/${TAG}_${SHOTS}shots/${VARIANT}/seed${SEED}" -- \
       --seed "$SEED" --trainer "$TRAINER" \
       --dataset-config-file "configs/datasets/${DATASET}.yaml" \
       --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \
