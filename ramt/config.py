@@ -69,6 +69,10 @@ def get_cfg_default() -> CN:
     _C.DATALOADER.NUM_WORKERS = 4
     _C.DATALOADER.K_TRANSFORMS = 1
     _C.DATALOADER.RETURN_IMG0 = False
+    # Project: decoded-image caches under <CACHE_DIR>/images (evaluation: the resized, centre-
+    # cropped uint8 test images; few-shot training: the decoded originals). Bitwise the same
+    # tensors as decoding the JPEGs; costs per dataset in docs/SPEED.md.
+    _C.DATALOADER.IMAGE_CACHE = True
     _C.DATALOADER.TRAIN_X = CN()
     _C.DATALOADER.TRAIN_X.SAMPLER = "RandomSampler"
     _C.DATALOADER.TRAIN_X.BATCH_SIZE = 32

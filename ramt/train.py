@@ -137,6 +137,11 @@ def main(args) -> int:
     TRAINER_REGISTRY.get(cfg.TRAINER.NAME)  # fail fast on an unknown trainer, before any output
     check_output_dir(cfg, args)
     setup_logger(cfg.OUTPUT_DIR)
+    if cfg.SPEED.COMPILE:
+        from ramt.config import resolve_cache_dir
+        from ramt.engine.compile_cache import enable_compile_caches
+
+        enable_compile_caches(resolve_cache_dir(cfg))
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED, deterministic=cfg.DETERMINISTIC)

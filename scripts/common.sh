@@ -3,6 +3,7 @@
 #   OUTPUT  output root            (default ./output)
 #   SEEDS   seeds to run           (default "1 2 3")
 #   PYTHON  interpreter            (default python)
+#   RAMT_PLAN_FILE  (set by python -m ramt.worker) record the train.py calls instead of running them
 set -euo pipefail
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,6 +45,12 @@ run_train() {
   fi
   if [ -d "$dir" ]; then
     echo "Re-run ${dir}: unfinished (resumes from its last checkpoint when there is one)"
+  fi
+  if [ -n "${RAMT_PLAN_FILE:-}" ]; then
+    # Worker mode (python -m ramt.worker): record the train.py arguments; the worker runs them
+    # in its own process. One record: the folder to run in, the NUL-separated arguments, the end marker.
+    printf '%s\0' "$ROOT_DIR" --root "$DATA" --output-dir "$dir" "$@" "--ramt-plan-end--" >> "$RAMT_PLAN_FILE"
+    return 0
   fi
   echo "Run ${dir}"
   "$PYTHON" train.py --root "$DATA" --output-dir "$dir" "$@"

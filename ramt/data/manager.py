@@ -148,6 +148,17 @@ def build_data_loader(
         sampler_type = cfg.DATALOADER.TRAIN_X.SAMPLER if is_train else cfg.DATALOADER.TEST.SAMPLER
     if sampler_type not in _SAMPLERS:
         raise ValueError(f"Unknown sampler {sampler_type!r}; supported: {', '.join(_SAMPLERS)}.")
+    pin_memory = bool(cfg.USE_CUDA and torch.cuda.is_available())
+    if dataset_wrapper is None:
+        # Decoded-image caches (DATALOADER.IMAGE_CACHE, docs/SPEED.md): same tensors, no re-decoding.
+        from .image_cache import cached_eval_loader, originals_wrapper
+
+        if is_train:
+            dataset_wrapper = originals_wrapper(cfg, data_source, tfm)
+        elif not drop_last:
+            cached = cached_eval_loader(cfg, data_source, batch_size, tfm, sampler_type, pin_memory)
+            if cached is not None:
+                return cached
     wrapper = (dataset_wrapper or DatasetWrapper)(cfg, data_source, transform=tfm, is_train=is_train)
     sampler = RandomSampler(wrapper) if sampler_type == "RandomSampler" else SequentialSampler(wrapper)
     if drop_last is None:
@@ -160,7 +171,7 @@ def build_data_loader(
         sampler=sampler,
         num_workers=num_workers,
         drop_last=drop_last,
-        pin_memory=bool(cfg.USE_CUDA and torch.cuda.is_available()),
+        pin_memory=pin_memory,
         # Fresh workers each epoch: their seeds come from the main RNG, so a resumed run
         # draws the same augmentations as an uninterrupted one.
         persistent_workers=False,

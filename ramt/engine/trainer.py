@@ -250,10 +250,13 @@ class SimpleTrainer(TrainerBase):
         self.cfg = cfg
         self.extra_results: dict = {}
         self._time_start = time.time()
+        # Where the run's wall time goes (results.json "timing"; benchmarks/bench_sweep.py).
+        self.timing = {"setup": 0.0, "data": 0.0, "steps": 0.0, "eval": 0.0, "n_steps": 0, "n_eval_images": 0}
         self.build_data_loader()
         self.build_model()
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
         self.best_result = -float("inf")
+        self.timing["setup"] = time.time() - self._time_start
 
     def check_cfg(self, cfg) -> None:
         """Trainers validate their own config keys here (without changing ``cfg``)."""
@@ -345,6 +348,13 @@ class SimpleTrainer(TrainerBase):
 
     @torch.no_grad()
     def test(self, split: Optional[str] = None) -> float:
+        t0 = time.time()
+        try:
+            return self._test(split)
+        finally:
+            self.timing["eval"] += time.time() - t0
+
+    def _test(self, split: Optional[str] = None) -> float:
         self.set_model_mode("eval")
         self.evaluator.reset()
         split = split or self.cfg.TEST.SPLIT
@@ -357,6 +367,7 @@ class SimpleTrainer(TrainerBase):
         self.before_test(split)
         for logits, labels in self.predict(loader, split):
             self.evaluator.process(logits, labels)
+            self.timing["n_eval_images"] += int(labels.shape[0])
         self.after_test(split)
         results = self.evaluator.evaluate()
         self.last_results = dict(results, split=split)
@@ -395,6 +406,7 @@ class SimpleTrainer(TrainerBase):
             "sparsity": self.extra_results.get("sparsity"),
             "extra": {k: v for k, v in self.extra_results.items() if k != "sparsity"},
             "elapsed_s": round(time.time() - self._time_start, 2),
+            "timing": {k: round(v, 3) for k, v in self.timing.items()},  # seconds, counts
             "output_dir": os.path.abspath(self.output_dir),
             "config": cfg_dict,
             "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -428,6 +440,9 @@ class TrainerX(SimpleTrainer):
             data_time.update(time.time() - end)
             loss_summary = self.forward_backward(batch)
             batch_time.update(time.time() - end)
+            self.timing["data"] += data_time.val
+            self.timing["steps"] += batch_time.val - data_time.val
+            self.timing["n_steps"] += 1
             losses.update(loss_summary)
             meet_freq = (self.batch_idx + 1) % print_freq == 0
             only_few_batches = self.num_batches < print_freq
