@@ -20,6 +20,8 @@ from ramt.clip.backend import CLIP_NAMES, load_clip
 from ramt.config import get_cfg_default
 from ramt.engine.trainer import TrainerBase
 
+from .reference import reference_trainer
+
 __all__ = ["random_clip", "bench_cfg", "make_trainer", "synthetic_batch", "classnames"]
 
 _CLIP_CACHE: dict[str, nn.Module] = {}
@@ -86,8 +88,14 @@ def classnames(n: int) -> list[str]:
 
 
 def make_trainer(cls, cfg, names: list[str], device, clip_model: nn.Module, quiet: bool = True):
-    """Build trainer ``cls`` around ``clip_model`` without a data manager (one endless epoch)."""
+    """Build trainer ``cls`` around ``clip_model`` without a data manager (one endless epoch).
+
+    With ``SPEED.REFERENCE`` a trainer that trains masks gets the official code's step
+    (:class:`benchmarks.reference.ReferenceMaskTuner`).
+    """
     device = torch.device(device)
+    if cfg.SPEED.REFERENCE:
+        cls = reference_trainer(cls)
     t = cls.__new__(cls)
     TrainerBase.__init__(t)
     t.cfg = cfg

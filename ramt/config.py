@@ -23,7 +23,6 @@ class ConfigError(ValueError):
 def get_cfg_default() -> CN:
     """Return a fresh, unfrozen config holding every key the suite reads."""
     _C = CN()
-    _C.VERSION = 1
     _C.OUTPUT_DIR = "./output"
     _C.RESUME = ""
     _C.SEED = -1
@@ -83,7 +82,6 @@ def get_cfg_default() -> CN:
 
     # ------------------------------------------------------------------ model
     _C.MODEL = CN()
-    _C.MODEL.INIT_WEIGHTS = ""
     _C.MODEL.BACKBONE = CN()
     # CoOp's names (RN50, RN101, ViT-B/32, ViT-B/16, ViT-L/14: OpenAI's weights), tiny, or any
     # open_clip model name (with PRETRAINED or PATH). See docs/BACKBONES.md.
@@ -97,8 +95,6 @@ def get_cfg_default() -> CN:
     # Project: UNSAFE. Unpickle a checkpoint that holds Python objects (can run arbitrary code).
     # Off: such files are refused with the command that converts them to a tensor-only file.
     _C.MODEL.BACKBONE.ALLOW_PICKLE = False
-    _C.MODEL.HEAD = CN()
-    _C.MODEL.HEAD.NAME = ""
 
     # ------------------------------------------------------------------ optim
     _C.OPTIM = CN()
@@ -111,9 +107,6 @@ def get_cfg_default() -> CN:
     _C.OPTIM.RMSPROP_ALPHA = 0.99
     _C.OPTIM.ADAM_BETA1 = 0.9
     _C.OPTIM.ADAM_BETA2 = 0.999
-    _C.OPTIM.STAGED_LR = False
-    _C.OPTIM.NEW_LAYERS = ()
-    _C.OPTIM.BASE_LR_MULT = 0.1
     _C.OPTIM.LR_SCHEDULER = "single_step"
     _C.OPTIM.STEPSIZE = (-1,)
     _C.OPTIM.GAMMA = 0.1
@@ -132,7 +125,6 @@ def get_cfg_default() -> CN:
     # Project: see TRAIN.CHECKPOINT_FREQ; a negative value turns the automatic resume state off.
     _C.TRAIN.RESUME_EVERY_S = 300.0
     _C.TRAIN.PRINT_FREQ = 10
-    _C.TRAIN.COUNT_ITER = "train_x"
     # Scalars (losses, acc, lr, mask sparsity) under <OUTPUT_DIR>/tensorboard/, as in Dassl.
     _C.TRAIN.TENSORBOARD = True
 
@@ -163,14 +155,16 @@ def get_cfg_default() -> CN:
     _C.TRAINER.TIP = CN()
     _C.TRAINER.TIP.FINETUNE = False
     _C.TRAINER.TIP.AUGMENT_EPOCH = 10
-    _C.TRAINER.TIP.INIT_BETA = 1.0
-    _C.TRAINER.TIP.INIT_ALPHA = 1.0
-    _C.TRAINER.TIP.SEARCH_SCALE = (7.0, 3.0)
+    # -1 (the sentinel) = the dataset's value in ramt.policy.TIP_SETTINGS (TIP_SETTINGS_DEFAULT
+    # for a dataset not in the table); any other value is used as given.
+    _C.TRAINER.TIP.INIT_BETA = -1.0
+    _C.TRAINER.TIP.INIT_ALPHA = -1.0
+    _C.TRAINER.TIP.SEARCH_SCALE = (-1.0, -1.0)
     _C.TRAINER.TIP.SEARCH_STEP = (200, 20)
     _C.TRAINER.TIP.SEARCH_HP = True
     _C.TRAINER.TIP.LR = 0.001
     _C.TRAINER.TIP.EPS = 1e-4
-    _C.TRAINER.TIP.TRAIN_EPOCH = 20
+    _C.TRAINER.TIP.TRAIN_EPOCH = -1  # -1 = the table (see INIT_BETA)
     _C.TRAINER.TIP.BATCH_SIZE = 256
     # Project: "last" (default, policy) or "val" (pick the Tip-F epoch on few-shot val).
     _C.TRAINER.TIP.SELECT = "last"
@@ -189,7 +183,7 @@ def get_cfg_default() -> CN:
     _C.MASK.FUSE_ALPHA = 1.0
     _C.MASK.GDR = True
     _C.MASK.GDR_T = 1.0
-    # -1.0 = use the per-dataset lambda table (method spec section 7).
+    # -1.0 = use the per-dataset lambda table (docs/METHOD_SPEC.md section 6).
     _C.MASK.GDR_LAMBDA = -1.0
     # Project: tokens from {attn, mlp, conv1, all}.
     _C.MASK.LAYERS = ("attn", "conv1")
@@ -211,7 +205,9 @@ def get_cfg_default() -> CN:
     _C.SPEED.TRUNCATE_TEXT = True
     # Cache image features of frozen encoders across runs (zero-shot, CoOp eval, Tip).
     _C.SPEED.FEATURE_CACHE = True
-    # Reference mode: reproduce the official implementations' choices (benchmarks).
+    # Reference mode: the official implementations' precision and kernels (fp32, unfused attention,
+    # no fused optimiser, no feature cache, CoOp's text features per test batch). The benchmark
+    # harness adds the official R-AMT step (benchmarks/reference.py) on top.
     _C.SPEED.REFERENCE = False
     return _C
 
@@ -232,8 +228,25 @@ def _all_keys(cfg: CN, prefix: str = "") -> list[str]:
     return keys
 
 
+# Dassl keys this suite does not accept (nothing here would honour them), and why.
+REMOVED_KEYS = {
+    "VERSION": "it is not read",
+    "MODEL.INIT_WEIGHTS": "CLIP's weights come from MODEL.BACKBONE.NAME / MODEL.BACKBONE.PATH",
+    "OPTIM.STAGED_LR": "every trainer optimises one parameter group",
+    "OPTIM.NEW_LAYERS": "every trainer optimises one parameter group",
+    "OPTIM.BASE_LR_MULT": "every trainer optimises one parameter group",
+    "TRAIN.COUNT_ITER": "every trainer iterates over its one labelled loader (train_x)",
+    "MODEL.HEAD.NAME": "the CLIP trainers have no separate head network",
+}
+
+
 def _check_override(cfg: CN, key: str, value, origin: str) -> None:
     """Raise ConfigError when ``key`` is unknown or ``value`` has the wrong type."""
+    if key in REMOVED_KEYS:
+        raise ConfigError(
+            f"Config key '{key}' (from {origin}) is not supported by this suite: {REMOVED_KEYS[key]}. "
+            "Remove it from the file or command line."
+        )
     node = cfg
     parts = key.split(".")
     for i, part in enumerate(parts):
@@ -306,6 +319,16 @@ def resolve_config_file(path: str, kind: str = "") -> str:
         f"Config file not found: {path}. Pass an existing yaml file, or the name of a shipped "
         f"config ({known}).{hint_s}"
     )
+
+
+def recipe_config(trainer: str, dataset_config: str, default: str = "vit_b16") -> str:
+    """The shipped config a runner script uses for ``trainer`` on a dataset (config name):
+    ``<trainer>/<dataset>_vit_b16`` when the dataset has its own recipe, else ``<trainer>/<default>``
+    (scripts/common.sh ``recipe_config``)."""
+    own = f"{trainer}/{dataset_config}_vit_b16"
+    if os.path.isfile(os.path.join(SHIPPED_CONFIGS, "trainers", own + ".yaml")):
+        return own
+    return f"{trainer}/{default}"
 
 
 def merge_from_file(cfg: CN, path: str, kind: str = "") -> None:

@@ -1,4 +1,4 @@
-"""Gradient Dropout Regularity (GDR) and the KL reference loss (method spec sections 5-6).
+"""Gradient Dropout Regularity (GDR) and the KL reference loss (docs/METHOD_SPEC.md section 5).
 
 Pure functions in fp32. The trainer's R-AMT step is::
 

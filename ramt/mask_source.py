@@ -5,7 +5,7 @@ or a mask file written from one (``python -m ramt.export RUN --format masks``; i
 run's ``mask_run.json``, so the same checks apply).
 Its ``mask_run.json`` says what the masks were trained on; the packed masks are found through the
 ``shared/checkpoint`` pointer. Before reuse, the backbone, layer selection, dataset, shots, seed,
-class subset and split fingerprint must match the current run (baselines spec section 4.1).
+class subset and split fingerprint must match the current run (docs/BASELINES.md section 4.1).
 This is the project's reconstruction: the paper publishes no code for the combinations.
 """
 

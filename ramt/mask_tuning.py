@@ -3,12 +3,14 @@
 ``MaskTuner`` owns the masks of a frozen CLIP image encoder and knows the three pieces of
 the method: the masked (student) and unmasked (teacher) forwards, the task loss with the
 mask-norm term, and the mask gradient (GDR-filtered, or plain for AMT). R-AMT alone, the
-joint CoOp+R-AMT mode and the two-stage combinations all use it; none copies CLIP's code.
+joint CoOp+R-AMT mode and the two-stage combinations all use it (through the trainer mixins of
+``ramt/trainers/_masked.py``); none copies CLIP's code. This is the one GDR implementation; the
+official code's slower step (trainable teacher copy, per-tensor dropout loop) is a subclass kept
+with the benchmarks (``benchmarks/reference.py``) and checked against this one by the tests.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from typing import Callable, Optional
@@ -17,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from ramt.config import mask_layers
-from ramt.gdr import GDR_EPS, gdr_mask_gradient, keep_probability, soft_target_ce
+from ramt.gdr import gdr_mask_gradient, soft_target_ce
 from ramt.masks import (
     MaskSet,
     folded_copy,
@@ -40,6 +42,8 @@ def count_params(module: nn.Module) -> int:
 
 class MaskTuner:
     """Masks over ``clip_model.visual`` plus the R-AMT losses and mask gradient."""
+
+    soft_target_ce = staticmethod(soft_target_ce)  # the KL reference's form (teacher detached)
 
     def __init__(self, cfg, clip_model: nn.Module, device: torch.device) -> None:
         mcfg = cfg.MASK
@@ -69,8 +73,6 @@ class MaskTuner:
         self.loss_weight = mcfg.LOSS_WEIGHT if mcfg.MASK_LOSS else 0.0
         self.temperature = mcfg.GDR_T
         self.fuse_alpha = mcfg.FUSE_ALPHA
-        self.reference = bool(cfg.SPEED.REFERENCE)
-        self._teacher_copy: Optional[nn.Module] = None  # reference mode only (built lazily)
         self._student_fn: Callable[[torch.Tensor], torch.Tensor] = self._student_forward
         self._teacher_fn: Callable[[torch.Tensor], torch.Tensor] = self._teacher_forward
         self.compiled = False
@@ -100,21 +102,9 @@ class MaskTuner:
         return self._student_fn(images)
 
     def teacher(self, images: torch.Tensor) -> torch.Tensor:
-        """Image features of the unmasked zero-shot encoder.
-
-        Fast path: the frozen encoder without autograd. Reference mode: a trainable copy of the
-        encoder with autograd on (the official code's wasted work; same values).
-        """
-        if self.reference:
-            return self.teacher_copy()(images)
+        """Image features of the unmasked zero-shot encoder (frozen, without autograd)."""
         with torch.no_grad():
             return self._teacher_fn(images)
-
-    def teacher_copy(self) -> nn.Module:
-        """Reference mode's separate, trainable copy of the unmasked encoder (built on first use)."""
-        if self._teacher_copy is None:
-            self._teacher_copy = copy.deepcopy(self.visual).requires_grad_(True)
-        return self._teacher_copy
 
     def compile(self, **compile_kwargs) -> None:
         """Wrap the student and teacher forwards in ``torch.compile`` (fast path only).
@@ -123,8 +113,6 @@ class MaskTuner:
         ``mode="max-autotune-no-cudagraphs"``). The backward of the student is compiled too
         (AOTAutograd), including the straight-through mask gradient.
         """
-        if self.reference:
-            raise ValueError("SPEED.COMPILE and SPEED.REFERENCE exclude each other.")
         self._student_fn = torch.compile(self._student_forward, **compile_kwargs)
         self._teacher_fn = torch.compile(self._teacher_forward, **compile_kwargs)
         self.compiled = True
@@ -141,50 +129,15 @@ class MaskTuner:
             teacher_logits = (
                 self.fuse_alpha * teacher_logits + (1 - self.fuse_alpha) * student_logits.detach()
             )
-        if self.reference:
-            return _attached_soft_target_ce(student_logits, teacher_logits, self.temperature)
-        return soft_target_ce(student_logits, teacher_logits, self.temperature)
+        return self.soft_target_ce(student_logits, teacher_logits, self.temperature)
 
     def set_mask_gradient(self, loss_task: torch.Tensor, loss_ref: Optional[torch.Tensor]) -> None:
         """Put the mask gradient into ``flat.grad``: GDR-filtered CE gradient, or plain (AMT)."""
         flat = self.mask_set.flat
-        if self.reference:
-            self._reference_mask_gradient(loss_task, loss_ref)
-        elif self.gdr and loss_ref is not None:
+        if self.gdr and loss_ref is not None:
             flat.grad = gdr_mask_gradient(loss_task, loss_ref, flat, self.lam, check_finite=False)
         else:
             (flat.grad,) = torch.autograd.grad(loss_task, flat)
-
-    def _reference_mask_gradient(self, loss_task: torch.Tensor, loss_ref: Optional[torch.Tensor]) -> None:
-        """The official order with ``.backward()``: KL through student *and* teacher, then the task loss,
-        then a per-tensor Python loop of gradient dropout (several temporaries per tensor)."""
-        flat = self.mask_set.flat
-        flat.grad = None
-        if not (self.gdr and loss_ref is not None):
-            loss_task.backward()
-            return
-        if self._teacher_copy is not None:
-            for p in self._teacher_copy.parameters():
-                p.grad = None  # (the official code let them accumulate; same work either way)
-        loss_ref.backward(retain_graph=True)
-        g_b = flat.grad.detach().clone()
-        flat.grad = None
-        loss_task.backward()
-        g_a = flat.grad.detach()
-        # One flat draw, as on the fast path, so both modes consume the RNG identically.
-        u = torch.rand(g_a.shape, device=g_a.device, dtype=torch.float32)
-        lam = float(self.lam)
-        out = []
-        for ga, gb, uu in zip(
-            g_a.split(self.mask_set.numels), g_b.split(self.mask_set.numels), u.split(self.mask_set.numels)
-        ):
-            if lam == 0.0:
-                out.append(ga.clone())
-                continue
-            prob = keep_probability(ga.float(), gb.float(), GDR_EPS)
-            keep = prob > uu
-            out.append(torch.where(keep, ga, ga * (1.0 - lam)))
-        flat.grad = torch.cat(out)
 
     # ------------------------------------------------------ export / report
     def folded_visual(self) -> nn.Module:
@@ -210,15 +163,6 @@ class MaskTuner:
         rep = dict(rep, mask_fingerprint=self.fingerprint(), layers=list(self.mask_set.layers))
         atomic_write_json(os.path.join(output_dir, "sparsity.json"), rep)
         return {k: rep[k] for k in ("zeros", "total", "sparsity", "sparsity_visual", "sparsity_clip")}
-
-
-def _attached_soft_target_ce(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float
-) -> torch.Tensor:
-    """:func:`ramt.gdr.soft_target_ce` without detaching the teacher (the official code's form)."""
-    z = student_logits.float() / T
-    p0 = torch.softmax(teacher_logits.float() / T, dim=-1)
-    return -(p0 * torch.log_softmax(z, dim=-1)).sum(dim=-1).mean() * (T * T)
 
 
 def save_run_info(output_dir: str, info: dict) -> None:

@@ -1,19 +1,35 @@
-"""Method labels and dataset names shared by the reporting tools.
+"""The method registry (one entry per method) and the dataset names shared by the reporting tools.
 
-``method_label`` turns a run's (nested) config into the name a results table uses, so that
-every part of the suite labels a run the same way. ``PUBLISHED_NAME`` says which row of the
-published table each of our labels is compared with, and the dataset helpers translate between
-registry names, config names and the names the paper prints.
+Every method is one :class:`Method` entry: its trainers, its table label(s) (including the mask
+variant of the R-AMT combinations), the published rows it is compared with, its runner script, its
+stage in the sweep, the finished run it reuses and its default config. ``method_label``,
+``METHOD_ORDER``, ``PUBLISHED_NAME``, the sweep's method list and the report all derive from it.
+A new method registers its entry with :func:`register_method` next to its trainer class (see
+docs/ARCHITECTURE.md); methods outside the package are loaded by :func:`load_plugins` from the
+``RAMT_PLUGINS`` environment variable. The dataset helpers translate between registry names,
+config names and the names the paper prints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 from ramt.data.sources import CATALOGUE
 
 __all__ = [
+    "METHOD_REGISTRY",
+    "Method",
+    "load_plugins",
+    "method_for_trainer",
+    "register_method",
+    "registered_methods",
+    "with_masks",
     "COMPARABLE_BACKBONE",
     "DATASET_CONFIG_TO_REGISTRY",
     "DG_TARGETS",
@@ -47,15 +63,8 @@ FEWSHOT_DATASETS: tuple[str, ...] = (
 DATASET_CONFIG_TO_REGISTRY: dict[str, str] = {name: src.registry for name, src in CATALOGUE.items()}
 _REGISTRY_TO_CONFIG = {v: k for k, v in DATASET_CONFIG_TO_REGISTRY.items()}
 
-# Registry names whose paper name differs; every other name is printed as is.
-_PAPER_NAME = {
-    "OxfordFlowers": "Flowers102",
-    "DescribableTextures": "DTD",
-    "ImageNetV2": "ImageNet-V2",
-    "ImageNetSketch": "ImageNet-Sketch",
-    "ImageNetA": "ImageNet-A",
-    "ImageNetR": "ImageNet-R",
-}
+# Registry name -> the name the paper prints, where they differ (from the dataset records).
+_PAPER_NAME = {src.registry: src.display_name for src in CATALOGUE.values() if src.paper_name}
 
 # Paper names of the 11 few-shot datasets, in the paper's column order.
 PAPER_DATASETS: tuple[str, ...] = tuple(
@@ -66,35 +75,6 @@ DG_TARGETS: tuple[str, ...] = ("ImageNet-V2", "ImageNet-Sketch", "ImageNet-A", "
 
 # The backbone of every published number.
 COMPARABLE_BACKBONE = "ViT-B/16"
-
-# Our label -> the method name of the published table it is compared with (baselines.md §3.6:
-# the published "Tip-Adapter" row is read as Tip-Adapter-F).
-PUBLISHED_NAME: dict[str, str] = {
-    "ZeroShotCLIP": "ZeroShotCLIP",
-    "R-AMT": "R-AMT",
-    "AMT": "AMT",
-    "CoOp": "CoOp",
-    "CoOp+R-AMT": "CoOp+R-AMT",
-    "Tip-Adapter-F": "Tip-Adapter",
-    "Tip-Adapter-F+R-AMT": "Tip-Adapter+R-AMT",
-}
-
-# Row order of the tables; labels not listed here follow in alphabetical order.
-METHOD_ORDER: tuple[str, ...] = (
-    "ZeroShotCLIP",
-    "CoOp",
-    "Tip-Adapter",
-    "Tip-Adapter-F",
-    "AMT",
-    "R-AMT",
-    "MMT",
-    "R-MMT",
-    "PMT",
-    "R-PMT",
-    "CoOp+R-AMT",
-    "Tip-Adapter+R-AMT",
-    "Tip-Adapter-F+R-AMT",
-)
 
 
 def cfg_get(cfg: Mapping[str, Any] | None, dotted: str, default: Any = None) -> Any:
@@ -144,24 +124,190 @@ def mask_variant(cfg: Mapping[str, Any] | None) -> str:
     return f"R-{base}" if gdr else base
 
 
+def tip_host(cfg: Mapping[str, Any] | None) -> str:
+    """Tip-Adapter's label: ``Tip-Adapter-F`` with ``TRAINER.TIP.FINETUNE``, else ``Tip-Adapter``."""
+    return "Tip-Adapter-F" if _as_bool(cfg_get(cfg, "TRAINER.TIP.FINETUNE"), False) else "Tip-Adapter"
+
+
+Label = Callable[[Optional[Mapping[str, Any]]], str]
+
+
+def fixed(label: str) -> Label:
+    """A label that does not depend on the config."""
+    return lambda cfg: label
+
+
+def with_masks(host: str | Label) -> Label:
+    """The label of a host + R-AMT combination: ``<host label>+<mask variant>`` (``CoOp+R-AMT``)."""
+    host_label = fixed(host) if isinstance(host, str) else host
+    return lambda cfg: f"{host_label(cfg)}+{mask_variant(cfg)}"
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method's metadata; everything else (labels, sweep, report) derives from it.
+
+    - ``key``: the sweep's method name and runner folder (``scripts/<key>/main.sh``).
+    - ``trainers``: the ``TRAINER.NAME`` values whose runs are this method's.
+    - ``label``: the table label of a run, from its nested config (:func:`with_masks` for a
+      combination); ``labels``: every label it can produce, in table order.
+    - ``published``: our label -> the published table's method name it is compared with.
+    - ``stage``: sweep order (0 zero-shot, 1 R-AMT, 2 host methods, 3 combinations).
+    - ``reuses``: the key of the method whose finished run of the same (dataset, K, seed) this one
+      reuses (the two-stage combinations reuse ``ramt``); the sweep makes it a dependency.
+    - ``config``: the default trainer config (a shipped name or a path).
+    - ``script``: the runner command the sweep calls with ``DATASET [K]`` (default
+      ``scripts/<key>/main.sh``; a two-stage combination may use ``scripts/combination.sh <key>``).
+    - ``per_shot``: False for a method run once per dataset (zero-shot CLIP).
+    """
+
+    key: str
+    trainers: tuple[str, ...]
+    label: Label
+    labels: tuple[str, ...]
+    published: Mapping[str, str] = field(default_factory=dict)
+    stage: int = 2
+    reuses: Optional[str] = None
+    config: str = ""
+    script: str = ""
+    per_shot: bool = True
+
+
+METHOD_REGISTRY: dict[str, Method] = {}
+_BY_TRAINER: dict[str, Method] = {}
+
+
+def register_method(method: Method) -> Method:
+    """Add ``method`` to the registry (re-registering the same key with the same trainers replaces it)."""
+    old = METHOD_REGISTRY.get(method.key)
+    if old is not None and old.trainers != method.trainers:
+        raise ValueError(
+            f"Method key {method.key!r} is already registered for trainers {old.trainers}; "
+            f"choose another key for {method.trainers}."
+        )
+    for trainer in method.trainers:
+        other = _BY_TRAINER.get(trainer)
+        if other is not None and other.key != method.key:
+            raise ValueError(f"Trainer {trainer!r} already belongs to method {other.key!r}.")
+    METHOD_REGISTRY[method.key] = method
+    for trainer in method.trainers:
+        _BY_TRAINER[trainer] = method
+    for label, name in method.published.items():
+        PUBLISHED_NAME[label] = name
+    return method
+
+
+def registered_methods() -> tuple[Method, ...]:
+    return tuple(METHOD_REGISTRY.values())
+
+
+def method_for_trainer(trainer: str) -> Optional[Method]:
+    return _BY_TRAINER.get(trainer)
+
+
+# Our label -> the method name of the published table it is compared with (filled from the
+# registry; docs/BASELINES.md section 3: the published "Tip-Adapter" row is read as Tip-Adapter-F).
+PUBLISHED_NAME: dict[str, str] = {}
+
+# The shipped methods, in table order (the sweep orders by stage).
+for _m in (
+    Method(
+        "zsclip",
+        ("ZeroshotCLIP", "ZeroshotCLIP2"),
+        fixed("ZeroShotCLIP"),
+        ("ZeroShotCLIP",),
+        {"ZeroShotCLIP": "ZeroShotCLIP"},
+        stage=0,
+        config="ZeroshotCLIP/vit_b16",
+        per_shot=False,
+    ),
+    Method("coop", ("CoOp",), fixed("CoOp"), ("CoOp",), {"CoOp": "CoOp"}, config="CoOp/vit_b16"),
+    Method(
+        "tip_adapter",
+        ("TipAdapter",),
+        tip_host,
+        ("Tip-Adapter", "Tip-Adapter-F"),
+        {"Tip-Adapter-F": "Tip-Adapter"},
+        config="TipAdapter/vit_b16",
+    ),
+    Method(
+        "ramt",
+        ("RAMT", "MaskTuning"),
+        mask_variant,
+        ("AMT", "R-AMT", "MMT", "R-MMT", "PMT", "R-PMT"),
+        {"R-AMT": "R-AMT", "AMT": "AMT"},
+        stage=1,
+        config="RAMT/vit_b16",
+    ),
+    Method(
+        "coop_ramt",
+        ("CoOpRAMT",),
+        with_masks("CoOp"),
+        ("CoOp+R-AMT",),
+        {"CoOp+R-AMT": "CoOp+R-AMT"},
+        stage=3,
+        reuses="ramt",
+        config="CoOpRAMT/vit_b16",
+    ),
+    Method(
+        "tip_adapter_ramt",
+        ("TipAdapterRAMT",),
+        with_masks(tip_host),
+        ("Tip-Adapter+R-AMT", "Tip-Adapter-F+R-AMT"),
+        {"Tip-Adapter-F+R-AMT": "Tip-Adapter+R-AMT"},
+        stage=3,
+        reuses="ramt",
+        config="TipAdapterRAMT/vit_b16",
+    ),
+):
+    register_method(_m)
+
+# Row order of the tables (the shipped methods' labels); other labels follow alphabetically.
+METHOD_ORDER: tuple[str, ...] = tuple(label for m in registered_methods() for label in m.labels)
+
+
 def method_label(cfg: Mapping[str, Any] | None) -> str:
     """The table label of a run, from its nested config dict (keys as in the yacs config)."""
     trainer = str(cfg_get(cfg, "TRAINER.NAME", "") or "")
-    finetune = _as_bool(cfg_get(cfg, "TRAINER.TIP.FINETUNE"), False)
-    if trainer in ("ZeroshotCLIP", "ZeroshotCLIP2"):
-        return "ZeroShotCLIP"
-    if trainer in ("RAMT", "MaskTuning"):
-        return mask_variant(cfg)
-    if trainer == "CoOp":
-        return "CoOp"
-    if trainer == "TipAdapter":
-        return "Tip-Adapter-F" if finetune else "Tip-Adapter"
-    if trainer == "CoOpRAMT":
-        return "CoOp+" + mask_variant(cfg)
-    if trainer == "TipAdapterRAMT":
-        host = "Tip-Adapter-F" if finetune else "Tip-Adapter"
-        return f"{host}+{mask_variant(cfg)}"
-    return trainer or "unknown"
+    method = _BY_TRAINER.get(trainer)
+    if method is None:
+        return trainer or "unknown"
+    return method.label(cfg)
+
+
+PLUGINS_ENV = "RAMT_PLUGINS"
+
+
+def load_plugins(spec: Optional[str] = None) -> list[str]:
+    """Import the modules named in ``spec`` (default: ``$RAMT_PLUGINS``) so that they register.
+
+    Entries are separated by ``os.pathsep`` or commas; each is a module name (``mypkg.toy_ramt``)
+    or the path of a ``.py`` file. Returns the module names imported.
+    """
+    spec = os.environ.get(PLUGINS_ENV, "") if spec is None else spec
+    names = []
+    for entry in (e.strip() for e in spec.replace(",", os.pathsep).split(os.pathsep)):
+        if not entry:
+            continue
+        if entry.endswith(".py"):
+            path = os.path.abspath(os.path.expanduser(entry))
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{PLUGINS_ENV}: no plugin file {path}. Fix the path or remove it.")
+            name = "ramt_plugin_" + os.path.splitext(os.path.basename(path))[0]
+            if name not in sys.modules:
+                module_spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(module_spec)
+                sys.modules[name] = module
+                try:
+                    module_spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[name]
+                    raise
+        else:
+            name = entry
+            importlib.import_module(name)
+        names.append(name)
+    return names
 
 
 def paper_dataset_name(name: str) -> str:
@@ -183,11 +329,12 @@ def dataset_config_name(name: str) -> str:
 
 
 def method_sort_key(label: str) -> tuple[int, str]:
-    """Sort key putting labels in ``METHOD_ORDER``, unknown ones after, alphabetically."""
+    """Sort key putting labels in registry order (``METHOD_ORDER`` first), unknown ones after, alphabetically."""
+    order = [lab for m in registered_methods() for lab in m.labels]
     try:
-        return (METHOD_ORDER.index(label), label)
+        return (order.index(label), label)
     except ValueError:
-        return (len(METHOD_ORDER), label)
+        return (len(order), label)
 
 
 def dataset_sort_key(paper_name: str) -> tuple[int, str]:
@@ -197,3 +344,34 @@ def dataset_sort_key(paper_name: str) -> tuple[int, str]:
         return (order.index(paper_name), paper_name)
     except ValueError:
         return (len(order), paper_name)
+
+
+def _main(argv: Optional[list[str]] = None) -> int:
+    """``python -m ramt.methods show KEY``: ``<trainer> <config>`` of a registered method (for scripts)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m ramt.methods")
+    p.add_argument("command", choices=["show", "list"])
+    p.add_argument("key", nargs="?", default="")
+    args = p.parse_args(argv)
+    load_plugins()
+    if args.command == "list":
+        print("\n".join(m.key for m in registered_methods()))
+        return 0
+    method = METHOD_REGISTRY.get(args.key)
+    if method is None:
+        known = ", ".join(METHOD_REGISTRY)
+        print(
+            f"ERROR: unknown method {args.key!r}; registered: {known} (plugins: ${PLUGINS_ENV})",
+            file=sys.stderr,
+        )
+        return 2
+    print(method.trainers[0], method.config)
+    return 0
+
+
+if __name__ == "__main__":
+    # The registry plugins fill is that of the imported module ``ramt.methods``, not ``__main__``'s.
+    from ramt.methods import _main as main
+
+    sys.exit(main())

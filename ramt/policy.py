@@ -5,7 +5,7 @@ Keys are dataset registry names (``Caltech101``, ``OxfordFlowers``, ...).
 
 from __future__ import annotations
 
-# method spec section 7 (decision a: README prose): lambda at 16 shots.
+# docs/METHOD_SPEC.md section 6 (the README's prose, not its example commands): lambda at 16 shots.
 GDR_LAMBDA_16SHOT = {
     "Caltech101": 0.3,
     "OxfordPets": 0.3,
@@ -51,7 +51,7 @@ def coop_config_name(dataset: str, shots: int) -> str:
     return {50: "vit_b16_ep50", 100: "vit_b16_ep100", 200: "vit_b16"}[coop_epochs(dataset, shots)]
 
 
-# baselines spec section 3.4: (init beta, init alpha, beta max, alpha max, Tip-F epochs).
+# docs/BASELINES.md, Tip-Adapter settings: (init beta, init alpha, beta max, alpha max, Tip-F epochs).
 TIP_SETTINGS = {
     "ImageNet": (1.0, 1.17, 7.0, 3.0, 20),
     "Caltech101": (1.0, 3.0, 12.0, 5.0, 20),
@@ -65,3 +65,5 @@ TIP_SETTINGS = {
     "EuroSAT": (1.0, 2.0, 12.0, 10.0, 100),
     "UCF101": (1.0, 3.0, 7.0, 3.0, 20),
 }
+# The row used for a dataset not in TIP_SETTINGS (Digits, ...): Tip-Adapter's own defaults.
+TIP_SETTINGS_DEFAULT = (1.0, 1.0, 7.0, 3.0, 20)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ramt.clip.backbones import tag_from_options
-from ramt.methods import FEWSHOT_DATASETS
+from ramt.methods import FEWSHOT_DATASETS, METHOD_REGISTRY, load_plugins, registered_methods
 
 __all__ = [
     "ALL_SHOTS",
@@ -49,10 +49,16 @@ __all__ = [
     "worker_jobs",
 ]
 
-# Runner script folder names, in run order (a combination reuses the R-AMT run of its cell).
-METHODS: tuple[str, ...] = ("zsclip", "ramt", "coop", "tip_adapter", "coop_ramt", "tip_adapter_ramt")
-COMBINATIONS: tuple[str, ...] = ("coop_ramt", "tip_adapter_ramt")
-_STAGE = {"zsclip": 0, "ramt": 1, "coop": 2, "tip_adapter": 2, "coop_ramt": 3, "tip_adapter_ramt": 3}
+
+def sweep_methods() -> tuple[str, ...]:
+    """Every registered method key, in run order (by stage; a combination after the run it reuses)."""
+    return tuple(m.key for m in sorted(registered_methods(), key=lambda m: m.stage))
+
+
+# The shipped methods (from the method registry, ``ramt.methods``), in run order, and the
+# combinations among them (the methods that reuse another method's finished run).
+METHODS: tuple[str, ...] = sweep_methods()
+COMBINATIONS: tuple[str, ...] = tuple(m.key for m in registered_methods() if m.reuses)
 ALL_SHOTS: tuple[int, ...] = (16, 8, 4, 2, 1)
 PAPER_SHOTS: tuple[int, ...] = (16,)
 DEFAULT_SEEDS: tuple[int, ...] = (1, 2, 3)
@@ -104,19 +110,21 @@ def build_jobs(
     R-AMT job of the same (dataset, K, seed) when R-AMT is part of the grid (otherwise its script
     trains the R-AMT run it needs itself).
     """
-    unknown = [m for m in methods if m not in _STAGE]
+    unknown = [m for m in methods if m not in METHOD_REGISTRY]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+        raise ValueError(f"unknown method(s) {unknown}; choose from {list(sweep_methods())}")
     if len(extra) % 2:
         raise ValueError(f"extra config overrides must be KEY VALUE pairs, got {list(extra)}")
     base_env = tuple((k, str(v)) for k, v in (env or {}).items())
-    ordered = sorted(dict.fromkeys(methods), key=lambda m: (_STAGE[m], METHODS.index(m)))
+    run_order = sweep_methods()
+    ordered = sorted(dict.fromkeys(methods), key=run_order.index)
     extra = tuple(str(x) for x in extra)
     jobs: list[Job] = []
     for method in ordered:
-        script = f"{scripts_dir}/{method}/main.sh"
+        entry = METHOD_REGISTRY[method]
+        script = tuple(shlex.split(entry.script)) if entry.script else (f"{scripts_dir}/{method}/main.sh",)
         for dataset in datasets:
-            if method == "zsclip":
+            if not entry.per_shot:
                 jobs.append(
                     Job(
                         job_name(method, dataset),
@@ -124,7 +132,7 @@ def build_jobs(
                         dataset,
                         None,
                         None,
-                        ("bash", script, dataset, *extra),
+                        ("bash", *script, dataset, *extra),
                         base_env,
                     )
                 )
@@ -132,8 +140,8 @@ def build_jobs(
             for k in shots:
                 for s in seeds:
                     deps: tuple[str, ...] = ()
-                    if method in COMBINATIONS and "ramt" in ordered:
-                        deps = (job_name("ramt", dataset, k, s),)
+                    if entry.reuses and entry.reuses in ordered:
+                        deps = (job_name(entry.reuses, dataset, k, s),)
                     jobs.append(
                         Job(
                             job_name(method, dataset, k, s),
@@ -141,7 +149,7 @@ def build_jobs(
                             dataset,
                             int(k),
                             int(s),
-                            ("bash", script, dataset, str(k), *extra),
+                            ("bash", *script, dataset, str(k), *extra),
                             (("SEEDS", str(s)), *base_env),
                             deps,
                         )
@@ -408,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the job list and exit")
     p.add_argument("--all-shots", action="store_true", help="shots 16 8 4 2 1 instead of 16 only")
     p.add_argument("--shots", type=_int_list, default=None, help="explicit shot counts, e.g. '16,4'")
-    p.add_argument("--methods", type=_str_list, default=list(METHODS), help=f"subset of {','.join(METHODS)}")
+    keys = ",".join(sweep_methods())
+    p.add_argument("--methods", type=_str_list, default=None, help=f"subset of {keys} (default: all)")
     p.add_argument("--datasets", type=_str_list, default=list(FEWSHOT_DATASETS), help="dataset config names")
     p.add_argument("--seeds", type=_int_list, default=list(DEFAULT_SEEDS), help="seeds, e.g. '1,2,3'")
     p.add_argument(
@@ -444,7 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    load_plugins()  # methods registered outside the package ($RAMT_PLUGINS)
     args = build_parser().parse_args(argv)
+    args.methods = args.methods or list(sweep_methods())
     shots = args.shots or (list(ALL_SHOTS) if args.all_shots else list(PAPER_SHOTS))
     env = {}
     if args.output:

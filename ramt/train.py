@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-config-file", type=str, default="", help="dataset config file")
     p.add_argument("--trainer", type=str, default="", help="trainer name (TRAINER.NAME)")
     p.add_argument("--backbone", type=str, default="", help="CLIP backbone name (MODEL.BACKBONE.NAME)")
-    p.add_argument("--head", type=str, default="", help="name of head (MODEL.HEAD.NAME)")
+    p.add_argument(
+        "--head", type=str, default="", help="(CoOp's flag; refused: the CLIP trainers have no head)"
+    )
     p.add_argument("--eval-only", action="store_true", help="evaluation only")
     p.add_argument(
         "--model-dir", type=str, default="", help="load the model from this directory for --eval-only"
@@ -89,7 +91,10 @@ def reset_cfg(cfg, args) -> None:
     if args.backbone:
         cfg.MODEL.BACKBONE.NAME = args.backbone
     if args.head:
-        cfg.MODEL.HEAD.NAME = args.head
+        raise ConfigError(
+            f"--head {args.head!r}: the CLIP trainers have no separate head network (MODEL.HEAD.NAME is "
+            "not supported). Remove the flag."
+        )
 
 
 def setup_cfg(args):
@@ -120,9 +125,13 @@ def print_args(args, cfg) -> None:
 
 
 def import_plugins() -> None:
-    """Register every shipped trainer and dataset (they live in the installed package)."""
+    """Register every shipped trainer and dataset (they live in the installed package), then the
+    methods outside it named by ``$RAMT_PLUGINS`` (``ramt.methods.load_plugins``)."""
     import ramt.datasets  # noqa: F401
     import ramt.trainers  # noqa: F401
+    from ramt.methods import load_plugins
+
+    load_plugins()
 
 
 def check_output_dir(cfg, args, identity: dict) -> None:
@@ -192,13 +201,12 @@ def main(args) -> int:
         if cfg.VERBOSE:
             print(f"Loading trainer: {cfg.TRAINER.NAME}")
         trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
-        trainer = trainer_cls(cfg)
-        trainer.dataset_config_name = (
-            os.path.splitext(os.path.basename(args.dataset_config_file))[0]
-            if args.dataset_config_file
-            else ""
+        dataset_config = args.dataset_config_file
+        trainer = trainer_cls(
+            cfg,
+            dataset_config=os.path.splitext(os.path.basename(dataset_config))[0] if dataset_config else "",
+            eval_only=args.eval_only,
         )
-        trainer.eval_only = args.eval_only
         if not args.no_train:
             identity["split"] = getattr(trainer.dm.dataset, "split_fingerprint", "")
             check_identity(cfg.OUTPUT_DIR, identity)

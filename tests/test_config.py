@@ -64,3 +64,24 @@ def test_shipped_configs_merge(tmp_path):
     assert files, "no shipped configs found"
     for f in files:
         merge_from_file(get_cfg_default(), f)
+
+
+def test_removed_dassl_keys_are_named_with_the_reason():
+    from ramt.config import REMOVED_KEYS, ConfigError, get_cfg_default, merge_from_list
+
+    for key in REMOVED_KEYS:
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.") + r".*not supported"):
+            merge_from_list(get_cfg_default(), [key, "1"])
+
+
+def test_every_accepted_key_has_a_reader():
+    """Every default key is read somewhere in the package (an accepted key is honoured or removed)."""
+    import pathlib
+    import re
+
+    from ramt.config import _all_keys
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "ramt"
+    text = "\n".join(p.read_text() for p in root.rglob("*.py") if p.name != "config.py")
+    unread = [k for k in _all_keys(get_cfg_default()) if not re.search(rf"\b{k.split('.')[-1]}\b", text)]
+    assert not unread, f"config keys nothing reads: {unread}"

@@ -1,5 +1,8 @@
 """Fast path vs reference mode (SPEED.REFERENCE) of the R-AMT step: same math, CPU, fp32.
 
+The reference step is ``benchmarks/reference.py``'s ``ReferenceMaskTuner`` (the benchmark
+harness swaps it in under ``SPEED.REFERENCE``); production has the one in ``ramt/mask_tuning.py``.
+
 The reference mode reproduces the official implementation's costs (trainable teacher copy with
 autograd and a KL backward through it, per-tensor gradient dropout, unfused attention); the
 fast path must give the same logits, mask gradients and masks, up to float rounding (separate
@@ -18,7 +21,9 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from benchmarks.harness import bench_cfg, classnames, make_trainer, random_clip, synthetic_batch
+from benchmarks.reference import ReferenceMaskTuner
 from ramt.engine.precision import attention_kernels, autocast, fuse_optimizer, use_bf16, use_compile
+from ramt.mask_tuning import MaskTuner
 from ramt.trainers.ramt import RAMT
 
 N_CLASSES = 5
@@ -75,7 +80,7 @@ def _run(t, batch, steps, math_attention=False):
 
 def test_reference_mode_is_what_it_claims():
     fast, ref = _trainer(False), _trainer(True)
-    assert not fast.tuner.reference and ref.tuner.reference
+    assert type(fast.tuner) is MaskTuner and isinstance(ref.tuner, ReferenceMaskTuner)
     assert isinstance(attention_kernels(ref.cfg), type(sdpa_kernel(SDPBackend.MATH)))
     x = torch.randn(2, 3, 224, 224)
     assert not fast.tuner.teacher(x).requires_grad  # teacher without autograd
@@ -148,7 +153,7 @@ def test_gdr_loop_equals_fused_gdr():
             ms.flat.grad = self.grad.clone() if ms.flat.grad is None else ms.flat.grad + self.grad
 
     torch.manual_seed(5)
-    t.tuner._reference_mask_gradient(_Loss(g_a), _Loss(g_b))
+    t.tuner.set_mask_gradient(_Loss(g_a), _Loss(g_b))
     torch.manual_seed(5)
     assert torch.equal(ms.flat.grad, gradient_dropout(g_a, g_b, 0.3))
 

@@ -61,3 +61,21 @@ def test_dataset_names():
     assert paper_dataset_name("Digits") == "Digits"
     assert dataset_config_name("OxfordFlowers") == "oxford_flowers" == dataset_config_name("Flowers102")
     assert len(PAPER_DATASETS) == 11 and PAPER_DATASETS[4] == "Flowers102"
+
+
+def test_registry_is_the_one_source():
+    from ramt.methods import METHOD_ORDER, METHOD_REGISTRY, Method, register_method, with_masks
+    from ramt.sweep import COMBINATIONS, METHODS
+
+    # Every shipped trainer name belongs to exactly one entry; derived values follow the entries.
+    trainers = [t for m in METHOD_REGISTRY.values() for t in m.trainers]
+    assert len(trainers) == len(set(trainers))
+    assert METHOD_ORDER == tuple(label for m in METHOD_REGISTRY.values() for label in m.labels)
+    assert all(PUBLISHED_NAME[k] == v for m in METHOD_REGISTRY.values() for k, v in m.published.items())
+    assert METHODS[:2] == ("zsclip", "ramt") and set(COMBINATIONS) == {"coop_ramt", "tip_adapter_ramt"}
+    # A trainer cannot belong to two methods, nor a key to two trainer sets.
+    with pytest.raises(ValueError, match="already belongs"):
+        register_method(Method("other", ("CoOp",), with_masks("X"), ("X+R-AMT",)))
+    with pytest.raises(ValueError, match="already registered"):
+        register_method(Method("coop", ("NotCoOp",), with_masks("X"), ("X",)))
+    assert "other" not in METHOD_REGISTRY

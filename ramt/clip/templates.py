@@ -1,6 +1,6 @@
 """Prompt templates, keyed by the dataset registry names (CoOp's class names).
 
-One template per dataset (``method.md`` §9, ``baselines.md`` §1); the wording is CoOp's
+One template per dataset (docs/METHOD_SPEC.md section 8, docs/BASELINES.md section 1); the wording is CoOp's
 zero-shot wording. ``IMAGENET_TEMPLATES`` holds the 7 selected ImageNet templates used
 by the optional ensemble (``ZeroshotCLIP2``).
 """
@@ -9,31 +9,15 @@ from __future__ import annotations
 
 import difflib
 
+from ramt.data.sources import CATALOGUE
+
 __all__ = ["IMAGENET_TEMPLATES", "TEMPLATES", "UnknownTemplateError", "get_template", "ensemble_templates"]
 
-_PHOTO = "a photo of a {}."
+#: The one template of each dataset, by registry name, from the dataset records
+#: (``ramt.data.sources``; the suite's synthetic Digits included).
+TEMPLATES: dict[str, str] = {src.registry: src.template for src in CATALOGUE.values()}
 
-TEMPLATES: dict[str, str] = {
-    "OxfordPets": "a photo of a {}, a type of pet.",
-    "OxfordFlowers": "a photo of a {}, a type of flower.",
-    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
-    "DescribableTextures": "{} texture.",
-    "EuroSAT": "a centered satellite photo of {}.",
-    "StanfordCars": _PHOTO,
-    "Food101": "a photo of {}, a type of food.",
-    "SUN397": _PHOTO,
-    "Caltech101": _PHOTO,
-    "UCF101": "a photo of a person doing {}.",
-    "ImageNet": _PHOTO,
-    "ImageNetSketch": _PHOTO,
-    "ImageNetV2": _PHOTO,
-    "ImageNetA": _PHOTO,
-    "ImageNetR": _PHOTO,
-    # Synthetic dataset of the suite (tests and smoke runs).
-    "Digits": "a photo of the number {}.",
-}
-
-# The 7 selected ImageNet templates (order as listed in baselines.md §1).
+# The 7 selected ImageNet templates (order as listed in docs/BASELINES.md section 1).
 IMAGENET_TEMPLATES: tuple[str, ...] = (
     "itap of a {}.",
     "a bad photo of the {}.",

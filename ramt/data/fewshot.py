@@ -1,6 +1,6 @@
 """CoOp-exact few-shot sampling, base/new class subsampling and the JSON few-shot cache.
 
-Sampling uses Python's *global* ``random`` module on purpose (engine.md section 5.1): seeded with
+Sampling uses Python's *global* ``random`` module on purpose (docs/ENGINE.md, "Few-shot sampling"): seeded with
 the run seed, it reproduces the subsets CoOp draws from the same split file.
 """
 

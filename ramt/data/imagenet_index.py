@@ -14,7 +14,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Optional
 
-from .splits import IMAGENET_CLASSNAMES_DRIVE_ID, atomic_write_text, text_fingerprint
+from .sources import IMAGENET_CLASSNAMES_GDRIVE_ID
+from .splits import atomic_write_text, text_fingerprint
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -58,7 +59,7 @@ def imagenet_fallback_classnames() -> list[str]:
     except ImportError as e:  # pragma: no cover - open_clip is a dependency
         raise FileNotFoundError(
             "classnames.txt is missing and open_clip is not installed for the fallback names. "
-            f"Download classnames.txt (Google Drive id {IMAGENET_CLASSNAMES_DRIVE_ID}); see docs/DATASETS.md."
+            f"Download classnames.txt (Google Drive id {IMAGENET_CLASSNAMES_GDRIVE_ID}); see docs/DATASETS.md."
         ) from e
     names = list(IMAGENET_CLASSNAMES)
     if len(names) != 1000:  # pragma: no cover

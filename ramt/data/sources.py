@@ -1,8 +1,11 @@
-"""Declarative catalogue of where every dataset comes from and how it is laid out.
+"""The one record per dataset: names, layout, template and where it comes from.
 
-One :class:`DatasetSource` per dataset config name. ``ramt.data.prepare`` turns an entry
-into downloads, extractions and moves; ``ramt.data.verify`` checks a tree against the
-entry's folder, split file and expected counts. Nothing here touches the network or disk.
+One :class:`DatasetSource` per dataset config name: config name, registry name, paper display
+name, folder, image prefix, split file, where the class names come from, prompt template,
+expected sizes and download sources. Everything else derives from it: the readers'
+``ramt.data.splits.DATASET_INFO``, the prompt templates (``ramt.clip.templates``), the report's
+dataset names (``ramt.methods``), ``ramt.data.prepare`` (downloads, extractions, moves) and
+``ramt.data.verify``. Nothing here touches the network or disk.
 
 The addresses are those of CoOp's data instructions (see ``docs/DATASETS.md``).
 Google-Drive files are addressed by id; a mirror (``--mirror`` / ``RAMT_DOWNLOAD_MIRROR``)
@@ -113,10 +116,44 @@ class DatasetSource:
     notes: tuple[str, ...] = ()
     class_folders: str = "wnid"
     needs_classnames: bool = False
+    paper_name: str = ""  # the name the paper prints ("" = the registry name)
+    template: str = "a photo of a {}."  # the one prompt template (docs/METHOD_SPEC.md section 8)
 
     @property
     def automatic(self) -> bool:
         return not self.manual and self.layout != "generated"
+
+    @property
+    def config_name(self) -> str:
+        """The yaml stem (``configs/datasets/<config_name>.yaml``) and key of :data:`CATALOGUE`."""
+        return self.name
+
+    @property
+    def display_name(self) -> str:
+        """The dataset's name in the paper's tables (``Flowers102``, ``DTD``, ``ImageNet-V2``, ...)."""
+        return self.paper_name or self.registry
+
+    @property
+    def test_only(self) -> bool:
+        return self.layout == "folder_test"
+
+    @property
+    def split_drive_id(self) -> str:
+        """Google Drive id of the split file ("" if there is none or it is not on Drive)."""
+        return next(
+            (r.gdrive_id for r in self.resources if self.split_file and r.filename == self.split_file), ""
+        )
+
+    @property
+    def classnames_from(self) -> str:
+        """Where the readers take the class names from."""
+        return {
+            "json": f"the split file {self.split_file}",
+            "fgvc": "variants.txt (one variant per line, label = line index)",
+            "imagenet": "classnames.txt ('<wnid> <name>' lines)",
+            "folder_test": "classnames.txt ('<wnid> <name>' lines; ImageNet's, in sorted-wnid order)",
+            "generated": "the generator",
+        }[self.layout]
 
 
 def _split(registry_suffix: str, gdrive_id: str, sha256: str = "") -> Resource:
@@ -197,6 +234,7 @@ def _entries() -> list[DatasetSource]:
         DatasetSource(
             name="oxford_pets",
             registry="OxfordPets",
+            template="a photo of a {}, a type of pet.",
             title="Oxford-IIIT Pets",
             folder="oxford_pets",
             image_prefix="images",
@@ -264,6 +302,8 @@ def _entries() -> list[DatasetSource]:
         DatasetSource(
             name="oxford_flowers",
             registry="OxfordFlowers",
+            paper_name="Flowers102",
+            template="a photo of a {}, a type of flower.",
             title="Oxford Flowers 102",
             folder="oxford_flowers",
             image_prefix="jpg",
@@ -295,6 +335,7 @@ def _entries() -> list[DatasetSource]:
         DatasetSource(
             name="food101",
             registry="Food101",
+            template="a photo of {}, a type of food.",
             title="Food-101",
             folder="food-101",
             image_prefix="images",
@@ -316,6 +357,7 @@ def _entries() -> list[DatasetSource]:
         DatasetSource(
             name="fgvc_aircraft",
             registry="FGVCAircraft",
+            template="a photo of a {}, a type of aircraft.",
             title="FGVC-Aircraft 2013b",
             folder="fgvc_aircraft",
             image_prefix="images",
@@ -361,6 +403,8 @@ def _entries() -> list[DatasetSource]:
         DatasetSource(
             name="dtd",
             registry="DescribableTextures",
+            paper_name="DTD",
+            template="{} texture.",
             title="Describable Textures (DTD)",
             folder="dtd",
             image_prefix="images",
@@ -381,6 +425,7 @@ def _entries() -> list[DatasetSource]:
         DatasetSource(
             name="eurosat",
             registry="EuroSAT",
+            template="a centered satellite photo of {}.",
             title="EuroSAT (RGB)",
             folder="eurosat",
             image_prefix="2750",
@@ -400,6 +445,7 @@ def _entries() -> list[DatasetSource]:
         DatasetSource(
             name="ucf101",
             registry="UCF101",
+            template="a photo of a person doing {}.",
             title="UCF101 (middle frames)",
             folder="ucf101",
             image_prefix="UCF-101-midframes",
@@ -419,6 +465,7 @@ def _entries() -> list[DatasetSource]:
         DatasetSource(
             name="imagenetv2",
             registry="ImageNetV2",
+            paper_name="ImageNet-V2",
             title="ImageNet-V2 (matched frequency), test only",
             folder="imagenetv2",
             image_prefix="imagenetv2-matched-frequency-format-val",
@@ -439,6 +486,7 @@ def _entries() -> list[DatasetSource]:
         DatasetSource(
             name="imagenet_sketch",
             registry="ImageNetSketch",
+            paper_name="ImageNet-Sketch",
             title="ImageNet-Sketch, test only",
             folder="imagenet-sketch",
             image_prefix="images",
@@ -458,6 +506,7 @@ def _entries() -> list[DatasetSource]:
         DatasetSource(
             name="imagenet_a",
             registry="ImageNetA",
+            paper_name="ImageNet-A",
             title="ImageNet-A (natural adversarial examples), test only",
             folder="imagenet-adversarial",
             image_prefix="imagenet-a",
@@ -477,6 +526,7 @@ def _entries() -> list[DatasetSource]:
         DatasetSource(
             name="imagenet_r",
             registry="ImageNetR",
+            paper_name="ImageNet-R",
             title="ImageNet-R (renditions), test only",
             folder="imagenet-rendition",
             image_prefix="imagenet-r",
@@ -496,6 +546,7 @@ def _entries() -> list[DatasetSource]:
         DatasetSource(
             name="digits",
             registry="Digits",
+            template="a photo of the number {}.",
             title="Digits (scikit-learn's handwritten digits, generated by the suite)",
             folder="digits",
             image_prefix="images",

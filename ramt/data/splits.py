@@ -6,21 +6,21 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Optional
 
 from ramt.utils.io import atomic_write_text
 
 from .datum import Datum
-from .sources import CATALOGUE
+from .sources import CATALOGUE, DatasetSource, gdrive_view_url
 
 __all__ = [
-    "DatasetInfo",
     "DATASET_INFO",
     "SplitFileNotFoundError",
     "SplitFormatError",
     "dataset_info",
     "read_split",
+    "read_fgvc_list",
+    "read_fgvc_variants",
     "write_split",
     "file_fingerprint",
     "text_fingerprint",
@@ -29,50 +29,15 @@ __all__ = [
     "DatasetNotFoundError",
     "dataset_root",
     "require_dataset_dir",
-    "IMAGENET_CLASSNAMES_DRIVE_ID",
 ]
 
-GDRIVE_URL = "https://drive.google.com/file/d/{}/view"
+
+#: The dataset record (``ramt.data.sources.DatasetSource``) of each dataset, keyed by registry name.
+DATASET_INFO: dict[str, DatasetSource] = {src.registry: src for src in CATALOGUE.values()}
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Where a dataset lives under the data root (datasets.md section 2)."""
-
-    name: str  # registry name
-    config_name: str  # yaml stem
-    folder: str  # folder under $DATA
-    image_prefix: str  # image folder relative to the dataset folder ("" = the folder itself)
-    split_file: str = ""  # split JSON file name ("" = no JSON split)
-    split_drive_id: str = ""  # Google Drive id of the split JSON
-    test_only: bool = False
-
-
-def _info_from_source(src) -> DatasetInfo:
-    split_drive_id = next(
-        (r.gdrive_id for r in src.resources if src.split_file and r.filename == src.split_file), ""
-    )
-    return DatasetInfo(
-        name=src.registry,
-        config_name=src.name,
-        folder=src.folder,
-        image_prefix=src.image_prefix,
-        split_file=src.split_file,
-        split_drive_id=split_drive_id,
-        test_only=src.layout == "folder_test",
-    )
-
-
-#: Where each dataset lives, keyed by registry name; derived from the one dataset catalogue
-#: (``ramt.data.sources.CATALOGUE``, which ``prepare`` and ``--verify`` use too).
-DATASET_INFO: dict[str, DatasetInfo] = {src.registry: _info_from_source(src) for src in CATALOGUE.values()}
-
-# Google Drive id of ImageNet's classnames.txt (CLIP's cleaned names).
-IMAGENET_CLASSNAMES_DRIVE_ID = "1-61f_ol79pViBFDG_IDlUQSwoLcn2XXF"
-
-
-def dataset_info(name: str) -> DatasetInfo:
-    """Look a dataset up by registry name or config name."""
+def dataset_info(name: str) -> DatasetSource:
+    """The dataset record, looked up by registry name or config name."""
     if name in DATASET_INFO:
         return DATASET_INFO[name]
     for info in DATASET_INFO.values():
@@ -96,7 +61,7 @@ def _split_download_hint(path: str) -> str:
         if info.split_file == base and info.split_drive_id:
             return (
                 f"Download {base} (Google Drive id {info.split_drive_id}, "
-                f"{GDRIVE_URL.format(info.split_drive_id)}) into {folder}; see docs/DATASETS.md."
+                f"{gdrive_view_url(info.split_drive_id)}) into {folder}; see docs/DATASETS.md."
             )
     return f"Put {base} into {folder}; see docs/DATASETS.md."
 
@@ -170,6 +135,36 @@ def read_split(path: str, image_prefix: str) -> tuple[list[Datum], list[Datum], 
     return lists[0], lists[1], lists[2]
 
 
+def read_fgvc_variants(path: str) -> list[str]:
+    """FGVC-Aircraft's ``variants.txt``: one class (variant) per line; the label is the line index."""
+    with open(path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def read_fgvc_list(path: str, label_of: dict[str, int], image_dir: str) -> list[Datum]:
+    """One FGVC-Aircraft list file (``images_variant_<split>.txt``: ``<image id> <variant>`` lines)."""
+    items = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            image_id, _, variant = line.partition(" ")
+            if not variant:
+                raise SplitFormatError(
+                    f"{path}, line {lineno}: expected '<image id> <variant>', got {line!r}."
+                )
+            if variant not in label_of:
+                raise SplitFormatError(
+                    f"{path}, line {lineno}: unknown variant {variant!r} for image {image_id} (every variant "
+                    "must be listed in variants.txt)."
+                )
+            items.append(
+                Datum(os.path.join(image_dir, image_id + ".jpg"), label_of[variant], classname=variant)
+            )
+    return items
+
+
 def items_to_entries(items: Sequence[Datum], image_prefix: str) -> list[list]:
     return [[to_relpath(it.impath, image_prefix), it.label, it.classname] for it in items]
 
@@ -238,7 +233,7 @@ def require_dataset_dir(root: str, name: str) -> str:
     path = os.path.join(root, info.folder)
     if not os.path.isdir(path):
         raise DatasetNotFoundError(
-            f"Dataset {info.name} not found: expected its folder at {path}. Download and prepare it "
+            f"Dataset {info.registry} not found: expected its folder at {path}. Download and prepare it "
             f"there (`python -m ramt.data.prepare {info.config_name} --root {root}`; see "
             f"docs/DATASETS.md for the layout and sources), or pass the right --root / set DATA if "
             "the data lives elsewhere."

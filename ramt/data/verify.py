@@ -1,5 +1,8 @@
 """Check a prepared dataset tree against the catalogue (``ramt.data.sources``).
 
+Split files, FGVC list files and class-name files are read by the same readers the datasets use
+(``ramt.data.splits``, ``ramt.data.imagenet_index``), so a tree that verifies is a tree that loads.
+
 :func:`verify_dataset` looks at one dataset folder and returns a :class:`Report` listing
 every problem found: missing folder, missing or unreadable split file, malformed entries,
 listed images that are missing or that PIL cannot read, and class / split counts that differ
@@ -11,7 +14,6 @@ The tree is only read, never modified.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
+from .imagenet_index import read_classnames
 from .sources import DatasetSource, Expected, get_source
+from .splits import SplitFormatError, read_fgvc_list, read_fgvc_variants, read_split
 
 __all__ = ["Report", "verify_dataset", "check_images"]
 
@@ -107,22 +111,30 @@ def _compare(report: Report, expected: Optional[Expected], classes: Optional[int
 
 
 def _read_classnames(path: Path, report: Report) -> Optional[list[str]]:
-    """wnids listed in classnames.txt, in file order (problems added to ``report``)."""
+    """wnids listed in classnames.txt, in file order, read by the datasets' own reader."""
     if not path.is_file():
         report.add(f"missing {path}")
         return None
     try:
-        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    except (OSError, UnicodeDecodeError) as e:
+        wnids = list(read_classnames(str(path)))
+        lines = sum(1 for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
         report.add(f"unreadable {path}: {e}")
         return None
-    wnids = [ln.split(" ", 1)[0] for ln in lines]
-    if len(lines) != 1000:
-        report.add(f"{path} has {len(lines)} lines, expected 1000")
-    bad = [ln for ln in lines if " " not in ln]
-    if bad:
-        report.add(f"{path}: {len(bad)} line(s) without a class name, e.g. {bad[0]!r}")
+    if lines != 1000:
+        report.add(f"{path} has {lines} lines, expected 1000")
     return wnids
+
+
+def _check_present(paths: list[Path], what: str, report: Report, full: bool, sample: int, workers: int):
+    """One problem per listed image that is missing; PIL readability of the present ones."""
+    present = []
+    for p in paths:
+        if p.is_file():
+            present.append(p)
+        else:
+            report.add(f"missing image {p} (listed in {what})")
+    check_images(_pick(present, full, sample), report, workers)
 
 
 # --------------------------------------------------------------------------- layouts
@@ -135,52 +147,21 @@ def _verify_json(src: DatasetSource, folder: Path, report: Report, full: bool, s
         report.add(f"missing split file {split_path}")
         return None
     try:
-        data = json.loads(split_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        lists = read_split(str(split_path), str(prefix))
+    except (OSError, SplitFormatError) as e:
         report.add(f"unreadable split file {split_path}: {e}")
-        return None
-    if not isinstance(data, dict):
-        report.add(f"split file {split_path} does not hold an object with train/val/test")
         return None
     if not prefix.is_dir():
         report.add(f"missing image folder {prefix}")
     names: dict[int, str] = {}
-    labels: set[int] = set()
-    for key in SPLITS:
-        items = data.get(key)
-        if not isinstance(items, list):
-            report.add(f"split file {split_path} has no list {key!r}")
-            continue
+    for key, items in zip(SPLITS, lists):
         report.counts[key] = len(items)
-        paths = []
-        malformed = 0
-        for item in items:
-            ok = (
-                isinstance(item, (list, tuple))
-                and len(item) == 3
-                and isinstance(item[0], str)
-                and isinstance(item[1], int)
-                and not isinstance(item[1], bool)
-                and item[1] >= 0
-            )
-            if not ok:
-                malformed += 1
-                continue
-            rel, label, cname = item
-            labels.add(label)
-            if names.setdefault(label, cname) != cname:
-                report.add(f"label {label} has two class names: {names[label]!r} and {cname!r}")
-            paths.append(prefix / rel)
-        if malformed:
-            report.add(f"{key}: {malformed} malformed entr(y/ies), expected [path, label, classname]")
+        for d in items:
+            if names.setdefault(d.label, d.classname) != d.classname:
+                report.add(f"label {d.label} has two class names: {names[d.label]!r} and {d.classname!r}")
         if prefix.is_dir():
-            present = []
-            for p in paths:
-                if p.is_file():
-                    present.append(p)
-                else:
-                    report.add(f"missing image {p} (listed in {key})")
-            check_images(_pick(present, full, sample), report, workers)
+            _check_present([Path(d.impath) for d in items], key, report, full, sample, workers)
+    labels = set(names)
     if labels and labels != set(range(len(labels))):
         report.add(f"labels are not 0..{len(labels) - 1}: {sorted(labels)[:5]}...")
     return len(labels)
@@ -191,8 +172,8 @@ def _verify_fgvc(src: DatasetSource, folder: Path, report: Report, full: bool, s
     if not variants_file.is_file():
         report.add(f"missing {variants_file}")
         return None
-    variants = [ln.strip() for ln in variants_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    known = set(variants)
+    variants = read_fgvc_variants(str(variants_file))
+    label_of = {name: i for i, name in enumerate(variants)}
     images = folder / src.image_prefix
     if not images.is_dir():
         report.add(f"missing image folder {images}")
@@ -201,19 +182,14 @@ def _verify_fgvc(src: DatasetSource, folder: Path, report: Report, full: bool, s
         if not lst.is_file():
             report.add(f"missing list file {lst}")
             continue
-        lines = [ln.strip() for ln in lst.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        report.counts[key] = len(lines)
-        present = []
-        for ln in lines:
-            img_id, _, variant = ln.partition(" ")
-            if variant not in known:
-                report.add(f"{lst}: unknown variant {variant!r} for image {img_id}")
-            p = images / f"{img_id}.jpg"
-            if p.is_file():
-                present.append(p)
-            elif images.is_dir():
-                report.add(f"missing image {p} (listed in {lst.name})")
-        check_images(_pick(present, full, sample), report, workers)
+        try:
+            items = read_fgvc_list(str(lst), label_of, str(images))
+        except (OSError, SplitFormatError) as e:
+            report.add(str(e))
+            continue
+        report.counts[key] = len(items)
+        if images.is_dir():
+            _check_present([Path(d.impath) for d in items], lst.name, report, full, sample, workers)
     return len(variants)
 
 

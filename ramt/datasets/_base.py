@@ -16,8 +16,8 @@ from ramt.data.imagenet_index import (
     list_class_folders,
     read_classnames,
 )
+from ramt.data.sources import IMAGENET_CLASSNAMES_GDRIVE_ID
 from ramt.data.splits import (
-    IMAGENET_CLASSNAMES_DRIVE_ID,
     DatasetNotFoundError,
     dataset_info,
     dataset_root,
@@ -36,7 +36,7 @@ class SplitJSONDataset(DatasetBase):
 
     def _locate(self, cfg) -> str:
         """Return the dataset folder (overridden by Digits, which generates itself)."""
-        return require_dataset_dir(dataset_root(cfg), self._info.name)
+        return require_dataset_dir(dataset_root(cfg), self._info.registry)
 
     def __init__(self, cfg):
         self._info = dataset_info(self.info_name or type(self).__name__)
@@ -45,7 +45,7 @@ class SplitJSONDataset(DatasetBase):
         self.split_path = os.path.join(self.dataset_dir, self._info.split_file)
         train, val, test = self.read_lists()
         fingerprint = self.fingerprint()
-        train, val = load_or_sample_fewshot(cfg, self._info.name, train, val, self.image_dir, fingerprint)
+        train, val = load_or_sample_fewshot(cfg, self._info.registry, train, val, self.image_dir, fingerprint)
         train, val, test = subsample_classes(train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
         super().__init__(train_x=train, val=val, test=test, split_fingerprint=fingerprint)
 
@@ -60,10 +60,11 @@ class SplitJSONDataset(DatasetBase):
 
 
 def wnid_classnames(
-    dataset_dir: str, wnids: Sequence[str], dataset_name: str, root: str
+    dataset_dir: str, wnids: Optional[Sequence[str]], dataset_name: str, root: str
 ) -> tuple[list[str], str]:
     """Class names for ``wnids`` from ``classnames.txt``; returns ``(names, fingerprint_of_names)``.
 
+    ``wnids=None`` means every class of the file, in file order (ImageNet's 1,000, sorted by wnid).
     Looks in the dataset folder, then in ``<root>/imagenet/``. For the full 1,000 classes it falls
     back to open_clip's ImageNet names (sorted-wnid order) and says so.
     """
@@ -76,25 +77,27 @@ def wnid_classnames(
             if path != candidates[0]:
                 print(f"Note: {candidates[0]} not found; using ImageNet's class names from {path}")
             mapping = read_classnames(path)
+            if wnids is None:
+                return list(mapping.values()), file_fingerprint(path)
             missing = [w for w in wnids if w not in mapping]
             if missing:
                 raise ValueError(
                     f"Dataset {dataset_name}: {path} has no class name for {len(missing)} class folder(s), "
                     f"e.g. {missing[0]!r}. Use ImageNet's classnames.txt (Google Drive id "
-                    f"{IMAGENET_CLASSNAMES_DRIVE_ID}); see docs/DATASETS.md."
+                    f"{IMAGENET_CLASSNAMES_GDRIVE_ID}); see docs/DATASETS.md."
                 )
             return [mapping[w] for w in wnids], file_fingerprint(path)
-    if len(wnids) == 1000:
+    if wnids is None or len(wnids) == 1000:
         names = imagenet_fallback_classnames()
         print(
             f"Note: {candidates[0]} not found; using open_clip's ImageNet class names in sorted-wnid "
-            f"order. Download classnames.txt (Google Drive id {IMAGENET_CLASSNAMES_DRIVE_ID}) into "
+            f"order. Download classnames.txt (Google Drive id {IMAGENET_CLASSNAMES_GDRIVE_ID}) into "
             f"{dataset_dir} to use the project's file (see docs/DATASETS.md)."
         )
         return names, text_fingerprint("\n".join(names))
     raise DatasetNotFoundError(
         f"Dataset {dataset_name}: class names not found at {candidates[0]}. Copy ImageNet's classnames.txt "
-        f"(Google Drive id {IMAGENET_CLASSNAMES_DRIVE_ID}) there; see docs/DATASETS.md."
+        f"(Google Drive id {IMAGENET_CLASSNAMES_GDRIVE_ID}) there; see docs/DATASETS.md."
     )
 
 

@@ -2,8 +2,7 @@
 
 import os
 
-from ramt.data.datum import Datum
-from ramt.data.splits import SplitFileNotFoundError, SplitFormatError, file_fingerprint
+from ramt.data.splits import SplitFileNotFoundError, file_fingerprint, read_fgvc_list, read_fgvc_variants
 from ramt.registry import DATASET_REGISTRY
 
 from ._base import SplitJSONDataset
@@ -30,34 +29,11 @@ class FGVCAircraft(SplitJSONDataset):
         ]
 
     def read_lists(self):
-        paths = self.list_files()
-        with open(paths[0], encoding="utf-8") as f:
-            variants = [line.strip() for line in f if line.strip()]
+        variants_path, *list_paths = self.list_files()
+        variants = read_fgvc_variants(variants_path)
         label_of = {name: i for i, name in enumerate(variants)}
-        lists = []
-        for path in paths[1:]:
-            items = []
-            with open(path, encoding="utf-8") as f:
-                for lineno, line in enumerate(f, 1):
-                    line = line.strip()
-                    if not line:
-                        continue
-                    parts = line.split(" ", 1)
-                    if len(parts) != 2 or parts[1] not in label_of:
-                        raise SplitFormatError(
-                            f"{path}, line {lineno}: expected '<image id> <variant>' with a variant from "
-                            f"variants.txt, got {line!r}."
-                        )
-                    image_id, variant = parts
-                    items.append(
-                        Datum(
-                            os.path.join(self.image_dir, image_id + ".jpg"),
-                            label_of[variant],
-                            classname=variant,
-                        )
-                    )
-            lists.append(items)
-        return lists[0], lists[1], lists[2]
+        train, val, test = (read_fgvc_list(p, label_of, self.image_dir) for p in list_paths)
+        return train, val, test
 
     def fingerprint(self) -> str:
         return file_fingerprint(*self.list_files())

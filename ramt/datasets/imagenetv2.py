@@ -4,22 +4,11 @@ import os
 
 from ramt.config import resolve_cache_dir
 from ramt.data.datum import DatasetBase, Datum
-from ramt.data.imagenet_index import (
-    cached_scan,
-    imagenet_fallback_classnames,
-    index_fingerprint,
-    read_classnames,
-)
-from ramt.data.splits import (
-    IMAGENET_CLASSNAMES_DRIVE_ID,
-    dataset_root,
-    file_fingerprint,
-    require_dataset_dir,
-    text_fingerprint,
-)
+from ramt.data.imagenet_index import cached_scan, index_fingerprint
+from ramt.data.splits import dataset_info, dataset_root, require_dataset_dir, text_fingerprint
 from ramt.registry import DATASET_REGISTRY
 
-from ._base import require_subdir
+from ._base import require_subdir, wnid_classnames
 
 
 @DATASET_REGISTRY.register()
@@ -28,20 +17,10 @@ class ImageNetV2(DatasetBase):
         root = dataset_root(cfg)
         self.dataset_dir = require_dataset_dir(root, "ImageNetV2")
         self.image_dir = require_subdir(
-            os.path.join(self.dataset_dir, "imagenetv2-matched-frequency-format-val"), "ImageNetV2", root
+            os.path.join(self.dataset_dir, dataset_info("ImageNetV2").image_prefix), "ImageNetV2", root
         )
-        cn_path = os.path.join(self.dataset_dir, "classnames.txt")
-        if os.path.isfile(cn_path):
-            names = list(read_classnames(cn_path).values())
-            names_fp = file_fingerprint(cn_path)
-        else:
-            names = imagenet_fallback_classnames()
-            names_fp = text_fingerprint("\n".join(names))
-            print(
-                f"Note: {cn_path} not found; using open_clip's ImageNet class names in sorted-wnid order. "
-                f"Copy ImageNet's classnames.txt (Google Drive id {IMAGENET_CLASSNAMES_DRIVE_ID}) there "
-                "to use the project's file (see docs/DATASETS.md)."
-            )
+        # Folder i holds class i of ImageNet's classnames.txt (sorted-wnid order).
+        names, names_fp = wnid_classnames(self.dataset_dir, None, "ImageNetV2", root)
         folders = [str(i) for i in range(len(names))]
         index = cached_scan(
             resolve_cache_dir(cfg), "ImageNetV2", self.image_dir, folders, verbose=cfg.VERBOSE

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Callable, Optional
 
 import torch
+import torch.nn as nn
 
 from ramt.clip.backbones import BackboneIdentity, resolve_preprocess
 from ramt.clip.features import (
@@ -23,7 +24,14 @@ from ramt.engine.trainer import TrainerX
 
 
 class ClipTrainer(TrainerX):
-    """A TrainerX that owns a frozen CLIP model (``self.clip_model``)."""
+    """A TrainerX that owns a frozen CLIP model (``self.clip_model``).
+
+    ``build_image_encoder`` is the hook every host builds its frozen image encoder through
+    (plain CLIP here; the two-stage R-AMT combinations fold masks in), and ``encoder_id`` names
+    that encoder in the feature cache.
+    """
+
+    encoder_id = "plain"
 
     #: what the loaded weights are (set by :meth:`load_clip_model`); recorded in results.json
     backbone_identity: Optional[BackboneIdentity] = None
@@ -66,6 +74,10 @@ class ClipTrainer(TrainerX):
         if ident is None:
             return super().backbone_record()
         return {"backbone": ident.label, "backbone_identity": ident.as_dict()}
+
+    def build_image_encoder(self, clip_model: nn.Module) -> nn.Module:
+        """The frozen image encoder the host runs on."""
+        return clip_model.visual
 
     def autocast(self):
         return autocast(self.cfg, self.device)

@@ -59,24 +59,43 @@ def scheduled_lr(
     warmup_type: str = "linear",
     warmup_cons_lr: float = 1e-5,
     warmup_min_lr: float = 1e-5,
+    warmup_recount: bool = True,
 ) -> float:
-    """The learning rate used during 0-based ``epoch`` (engine spec section 7, closed form)."""
+    """The learning rate used during 0-based ``epoch`` (docs/ENGINE.md, "Learning-rate schedules").
+
+    After ``warmup_epoch`` warm-up epochs the successor schedule takes over at ``base_lr``. With
+    ``warmup_recount`` (Dassl's default) it counts its epochs from there; without, its counter
+    starts at ``warmup_epoch`` (it counts the warm-up epochs) while its lr is still ``base_lr``, so
+    every later lr is ``base_lr * f(epoch) / f(warmup_epoch)`` of the closed form ``f`` (what
+    Dassl's chained torch schedulers compute).
+    """
     if warmup_epoch > 0 and epoch < warmup_epoch:
         if warmup_type == "constant":
             return warmup_cons_lr
         if warmup_type == "linear":
             return warmup_min_lr if epoch == 0 else base_lr * epoch / warmup_epoch
         raise ValueError(f"OPTIM.WARMUP_TYPE '{warmup_type}' is not supported; use constant or linear")
-    e = epoch - warmup_epoch if warmup_epoch > 0 else epoch
+    if warmup_epoch <= 0:
+        return successor_lr(epoch, 0, base_lr, max_epoch, scheduler, stepsize, gamma)
+    if warmup_recount:
+        return successor_lr(epoch - warmup_epoch, 0, base_lr, max_epoch, scheduler, stepsize, gamma)
+    return successor_lr(epoch, warmup_epoch, base_lr, max_epoch, scheduler, stepsize, gamma)
+
+
+def successor_lr(
+    e: int, start: int, base_lr: float, max_epoch: int, scheduler: str, stepsize, gamma: float
+) -> float:
+    """The post-warm-up schedule at its epoch ``e``, given that it is at ``base_lr`` at its epoch ``start``."""
     if scheduler == "cosine":
-        return 0.5 * base_lr * (1 + math.cos(math.pi * e / max_epoch))
+        return base_lr * (1 + math.cos(math.pi * e / max_epoch)) / (1 + math.cos(math.pi * start / max_epoch))
     if scheduler == "single_step":
         step = stepsize[-1] if isinstance(stepsize, (list, tuple)) else stepsize
         if step <= 0:
             step = max_epoch
-        return base_lr * gamma ** (e // step)
+        return base_lr * gamma ** (e // step - start // step)
     if scheduler == "multi_step":
-        return base_lr * gamma ** sum(1 for m in stepsize if m <= e)
+        first = start + 1 if start > 0 else 0  # a milestone at 0 applies from the start (torch)
+        return base_lr * gamma ** sum(1 for m in stepsize if first <= m <= e)
     raise ValueError(
         f"OPTIM.LR_SCHEDULER '{scheduler}' is not supported; choose one of {AVAILABLE_SCHEDULERS}"
     )
@@ -101,6 +120,7 @@ class EpochLRScheduler:
             warmup_type=optim_cfg.WARMUP_TYPE,
             warmup_cons_lr=float(optim_cfg.WARMUP_CONS_LR),
             warmup_min_lr=float(optim_cfg.WARMUP_MIN_LR),
+            warmup_recount=bool(optim_cfg.WARMUP_RECOUNT),
         )
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0

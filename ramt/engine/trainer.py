@@ -281,10 +281,18 @@ class TrainerBase:
 
 
 class SimpleTrainer(TrainerBase):
-    """Builds data, model and evaluator from the config; runs the standard hooks."""
+    """Builds data, model and evaluator from the config; runs the standard hooks.
 
-    def __init__(self, cfg) -> None:
+    ``dataset_config`` (the dataset yaml's stem) and ``eval_only`` are recorded in results.json.
+    """
+
+    dataset_config_name: str = ""
+    eval_only: bool = False
+
+    def __init__(self, cfg, dataset_config: str = "", eval_only: bool = False) -> None:
         super().__init__()
+        self.dataset_config_name = dataset_config
+        self.eval_only = bool(eval_only)
         self.check_cfg(cfg)
         use_cuda = torch.cuda.is_available() and cfg.USE_CUDA
         self.device = torch.device("cuda") if use_cuda else torch.device("cpu")
@@ -304,7 +312,12 @@ class SimpleTrainer(TrainerBase):
         self.timing["setup"] = time.time() - self._time_start
 
     def check_cfg(self, cfg) -> None:
-        """Trainers validate their own config keys here."""
+        """Trainers validate their own config keys here (without changing ``cfg``)."""
+
+    @property
+    def final_model(self) -> str:
+        """Which model is tested after training: ``TEST.FINAL_MODEL`` ("last_step" or "best_val")."""
+        return self.cfg.TEST.FINAL_MODEL
 
     def train(self) -> None:  # type: ignore[override]
         super().train(self.start_epoch, self.max_epoch)
@@ -347,7 +360,7 @@ class SimpleTrainer(TrainerBase):
         last_epoch = (self.epoch + 1) == self.max_epoch
         do_test = not self.cfg.TEST.NO_TEST
         freq = self.cfg.TRAIN.CHECKPOINT_FREQ
-        if do_test and self.cfg.TEST.FINAL_MODEL == "best_val":
+        if do_test and self.final_model == "best_val":
             curr_result = self.test(split="val")
             if curr_result > self.best_result:
                 self.best_result = curr_result
@@ -366,7 +379,7 @@ class SimpleTrainer(TrainerBase):
     def after_train(self) -> None:
         print(END_SIGNAL)
         if not self.cfg.TEST.NO_TEST:
-            if self.cfg.TEST.FINAL_MODEL == "best_val":
+            if self.final_model == "best_val":
                 print("Deploy the model with the best val performance")
                 self.load_model(self.output_dir)
             else:
@@ -443,13 +456,13 @@ class SimpleTrainer(TrainerBase):
             "trainer": cfg.TRAINER.NAME,
             "method": method_label(cfg_dict),
             "dataset": cfg.DATASET.NAME,
-            "dataset_config": getattr(self, "dataset_config_name", ""),
+            "dataset_config": self.dataset_config_name,
             "shots": int(cfg.DATASET.NUM_SHOTS),
             "seed": int(cfg.SEED),
             **self.backbone_record(),
             "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
             "split": res["split"],
-            "eval_only": bool(getattr(self, "eval_only", False)),
+            "eval_only": self.eval_only,
             "metrics": {k: float(v) for k, v in res.items() if k != "split"},
             "sparsity": self.extra_results.get("sparsity"),
             "bad_images": {"count": len(bad_images), "paths": list(bad_images)},

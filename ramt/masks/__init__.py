@@ -2,7 +2,7 @@
 
 Selection of the masked image-encoder tensors, the flat fp32 mask store with a
 straight-through binariser, the functional masked forward, folding, bit-packed
-checkpoints and the sparsity report (method spec sections 2.2, 3, 10).
+checkpoints and the sparsity report (docs/METHOD_SPEC.md sections 2, 3, 9).
 """
 
 from .files import MASKS_FILE_SUFFIX, is_masks_file, read_masks_file, write_masks_file

@@ -1,4 +1,4 @@
-"""Bit-packed binary mask checkpoints (method spec section 10.2).
+"""Bit-packed binary mask checkpoints (docs/METHOD_SPEC.md section 9).
 
 Each binary mask is flattened row-major and packed 8 entries per byte, most significant
 bit first, the last byte zero-padded: exactly ``numpy.packbits`` with its default bit order.

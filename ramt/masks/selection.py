@@ -1,4 +1,4 @@
-"""Which tensors of the CLIP image encoder carry a mask (method spec section 2.2).
+"""Which tensors of the CLIP image encoder carry a mask (docs/METHOD_SPEC.md section 2).
 
 Parameter names are relative to the image encoder (``model.visual``) and follow
 OpenAI's / open_clip's naming. The order is fixed: ``conv1.weight`` first, then per

@@ -1,4 +1,4 @@
-"""Mask sparsity report (method spec section 10.3): entries with ``M <= tau`` switch a weight off."""
+"""Mask sparsity report (docs/METHOD_SPEC.md section 9): entries with ``M <= tau`` switch a weight off."""
 
 from __future__ import annotations
 

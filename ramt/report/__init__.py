@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ramt.methods import load_plugins
+
+    load_plugins()  # labels of methods registered outside the package ($RAMT_PLUGINS)
     args = build_parser().parse_args(argv)
     if not Path(args.output_dir).is_dir():
         print(f"error: {args.output_dir} is not a folder", file=sys.stderr)

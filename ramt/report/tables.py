@@ -1,6 +1,6 @@
 """Markdown and CSV tables from the tidy run table (see ``collect.collect_runs``).
 
-Conventions (``method.md`` §11, ``engine.md`` §13):
+Conventions (docs/METHOD_SPEC.md section 10, docs/ENGINE.md "Results and their parsing"):
 - a cell is ``mean ± std (n)`` over the finished seeds, with the population std (ddof = 0), as
   CoOp's ``parse_test_res.py`` prints it; crashed and missing seeds are never averaged, they are
   listed in the missing/crashed section;
@@ -245,7 +245,7 @@ def fewshot_table_md(
     if with_published:
         lines.append(
             "- Published: R-AMT project page (README for the combinations); our Tip-Adapter-F is compared "
-            "with the published Tip-Adapter row (baselines.md §3.6). Δ = ours − published."
+            "with the published Tip-Adapter row (docs/BASELINES.md section 3.6). Δ = ours − published."
         )
         if "subset" in notes:
             lines.append("- `*`: mean of the published values over the same datasets as our average.")
@@ -256,7 +256,7 @@ def fewshot_table_md(
             f"- {NOT_COMPARABLE} backbone is not {COMPARABLE_BACKBONE}: not comparable with the published numbers."
         )
     if any("+" in str(m) for m in summ["method"]):
-        lines.append("- Combinations with R-AMT are the project's reconstruction (baselines.md §4).")
+        lines.append("- Combinations with R-AMT are the project's reconstruction (docs/BASELINES.md §4).")
     lines += ["", missing_md(df, expected_seeds, heading_level=2)]
     return "\n".join(lines)
 
@@ -431,7 +431,7 @@ def base2new_table_md(df: pd.DataFrame) -> str:
         "Notes:",
         "",
         "- H = 2·B·N/(B+N): per dataset from the seed-averaged B and N; the Average row from B and N "
-        "averaged over the datasets that have both (method.md §11.2).",
+        "averaged over the datasets that have both (docs/METHOD_SPEC.md section 10).",
         "- No published base-to-new numbers were available.",
         "",
     ]

@@ -1,4 +1,4 @@
-"""CoOp: context optimisation for CLIP (baselines spec section 2).
+"""CoOp: context optimisation for CLIP (docs/BASELINES.md section 2).
 
 A learnable context (``N_CTX`` vectors, shared or class-specific) is placed around each class
 name's token embeddings; only the context is trained, with CLIP frozen and in eval mode. The
@@ -117,8 +117,6 @@ class PromptLearner(nn.Module):
 class CoOp(ClipTrainer):
     """Context Optimization (Zhou et al., IJCV 2022) on a frozen CLIP."""
 
-    encoder_id = "plain"
-
     def check_cfg(self, cfg) -> None:
         c = cfg.TRAINER.COOP
         if c.PREC not in PRECISIONS:
@@ -154,10 +152,6 @@ class CoOp(ClipTrainer):
         return contextlib.nullcontext()
 
     # ----------------------------------------------------------------- model
-    def build_image_encoder(self, clip_model: nn.Module) -> nn.Module:
-        """The frozen image encoder CoOp runs on (plain CLIP here; the combinations fold masks in)."""
-        return clip_model.visual
-
     def build_prompt_learner(self, clip_model: nn.Module) -> PromptLearner:
         c = self.cfg.TRAINER.COOP
         return PromptLearner(clip_model, self.classnames, c.N_CTX, c.CTX_INIT, c.CSC, c.CLASS_TOKEN_POSITION)

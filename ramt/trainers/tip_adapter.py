@@ -1,4 +1,4 @@
-"""Tip-Adapter and Tip-Adapter-F (baselines spec section 3).
+"""Tip-Adapter and Tip-Adapter-F (docs/BASELINES.md section 3).
 
 A key-value cache from augmented few-shot features: keys ``F`` (averaged over
 ``AUGMENT_EPOCH`` fixed-order augmented passes, L2-normalised), values ``L`` (one-hot labels).
@@ -31,17 +31,17 @@ from ramt.clip.features import (
     feature_cache_key,
     items_fingerprint,
 )
-from ramt.config import get_cfg_default
 from ramt.data.manager import build_data_loader
 from ramt.engine.clip_trainer import ClipTrainer
 from ramt.engine.precision import fuse_optimizer, use_bf16
-from ramt.policy import TIP_SETTINGS
+from ramt.policy import TIP_SETTINGS, TIP_SETTINGS_DEFAULT
 from ramt.registry import TRAINER_REGISTRY
 from ramt.utils.io import atomic_write_json
 
 TIP_LOGIT_SCALE = 100.0  # exp(logit_scale) of CLIP; Tip-Adapter hard-codes it
 ADAPTER_MODEL_NAME = "adapter"
 HPARAMS_FILE = "tip_hparams.json"
+TABLE_SENTINEL = -1.0  # TRAINER.TIP.INIT_BETA / INIT_ALPHA / SEARCH_SCALE / TRAIN_EPOCH: use the table
 # (config key, index into ramt.policy.TIP_SETTINGS rows)
 _TABLE_KEYS = (("INIT_BETA", 0), ("INIT_ALPHA", 1), ("SEARCH_SCALE", (2, 3)), ("TRAIN_EPOCH", 4))
 
@@ -100,29 +100,44 @@ def search_hparams(
     return best[0], best[1], 100.0 * best_correct / max(1, n)
 
 
+def _uses_table(key: str, value) -> bool:
+    """True for the sentinel -1 (``(-1.0, -1.0)`` for SEARCH_SCALE); raises on other negative values."""
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    if all(float(v) == TABLE_SENTINEL for v in values):
+        return True
+    if any(float(v) < 0 for v in values):
+        sentinel = "(-1.0, -1.0)" if len(values) > 1 else "-1"
+        raise ValueError(
+            f"TRAINER.TIP.{key} is {value!r}: give positive value(s), or {sentinel} to use the dataset's "
+            "value from the Tip-Adapter settings table (ramt/policy.py TIP_SETTINGS)."
+        )
+    return False
+
+
 def resolve_tip_settings(cfg) -> dict[str, tuple[object, str]]:
     """Effective INIT_BETA / INIT_ALPHA / SEARCH_SCALE / TRAIN_EPOCH and where each came from.
 
-    A key left at its default takes the per-dataset value of ``ramt.policy.TIP_SETTINGS``
-    (baselines spec section 3.4); a changed key wins.
+    A key set to the sentinel -1 (the default) takes the per-dataset value of
+    ``ramt.policy.TIP_SETTINGS`` (docs/BASELINES.md), or ``TIP_SETTINGS_DEFAULT`` for a dataset not
+    in the table; any other value is used as given, even one equal to the table's.
     """
-    defaults = get_cfg_default().TRAINER.TIP
     tip = cfg.TRAINER.TIP
     row = TIP_SETTINGS.get(cfg.DATASET.NAME)
-
-    def norm(v):
-        return tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v
-
+    if row is not None:
+        source = f"policy table ({cfg.DATASET.NAME})"
+    else:
+        row, source = TIP_SETTINGS_DEFAULT, "default (dataset not in the policy table)"
     out = {}
     for key, idx in _TABLE_KEYS:
-        value = norm(tip[key])
-        if value != norm(defaults[key]):
-            out[key] = (value, "config")
-        elif row is not None:
+        value = tip[key]
+        if _uses_table(key, value):
             table = tuple(float(row[i]) for i in idx) if isinstance(idx, tuple) else row[idx]
-            out[key] = (table, f"policy table ({cfg.DATASET.NAME})")
+            out[key] = (table, source)
         else:
-            out[key] = (value, "default (dataset not in the policy table)")
+            out[key] = (
+                tuple(float(x) for x in value) if isinstance(value, (list, tuple)) else value,
+                "config",
+            )
     return out
 
 
@@ -138,34 +153,30 @@ def tip_templates(dataset_name: str) -> list[str]:
 class TipAdapter(ClipTrainer):
     """Training-free Tip-Adapter, or Tip-Adapter-F with ``TRAINER.TIP.FINETUNE True``."""
 
-    encoder_id = "plain"
-
     def check_cfg(self, cfg) -> None:
         tip = cfg.TRAINER.TIP
         if tip.SELECT not in ("last", "val"):
             raise ValueError(f"TRAINER.TIP.SELECT must be 'last' or 'val', got {tip.SELECT!r}.")
         if int(tip.AUGMENT_EPOCH) < 1:
             raise ValueError(f"TRAINER.TIP.AUGMENT_EPOCH must be >= 1, got {tip.AUGMENT_EPOCH}.")
+        for key, _ in _TABLE_KEYS:
+            _uses_table(key, tip[key])
         if tip.FINETUNE and tip.SELECT == "val" and cfg.TEST.FINAL_MODEL != "best_val":
-            # Optional Tip-F epoch selection on the few-shot val split (never on test).
-            frozen = cfg.is_frozen()
-            cfg.defrost()
-            cfg.TEST.FINAL_MODEL = "best_val"
-            if frozen:
-                cfg.freeze()
             print(
                 "TRAINER.TIP.SELECT val: the Tip-F epoch is chosen on the few-shot val split (TEST.FINAL_MODEL best_val)"
             )
+
+    @property
+    def final_model(self) -> str:
+        """Optional Tip-F epoch selection on the few-shot val split (never on test): TIP.SELECT val."""
+        tip = self.cfg.TRAINER.TIP
+        return "best_val" if tip.FINETUNE and tip.SELECT == "val" else super().final_model
 
     @property
     def variant(self) -> str:
         return "tipf" if self.cfg.TRAINER.TIP.FINETUNE else "tip"
 
     # ------------------------------------------------------------------ model
-    def build_image_encoder(self, clip_model: nn.Module) -> nn.Module:
-        """The frozen image encoder every feature comes from (the combination folds masks in)."""
-        return clip_model.visual
-
     def build_model(self) -> None:
         cfg = self.cfg
         tip = cfg.TRAINER.TIP

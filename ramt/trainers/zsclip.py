@@ -27,9 +27,10 @@ class ZeroshotCLIP(ClipTrainer):
             self.clip_model, self.classnames, templates, device=self.device
         )
         self.logit_scale = self.clip_model.logit_scale.exp().item()
+        self.image_encoder = self.build_image_encoder(self.clip_model)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        return self.clip_model.encode_image(images)
+        return self.image_encoder(images)
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
         return self.logit_scale * normalize(features.float()) @ self.text_features.t()
@@ -40,7 +41,7 @@ class ZeroshotCLIP(ClipTrainer):
             return self.head(self.encode(images))
 
     def predict(self, loader, split):
-        feats, labels = self.split_features(split, self.encode, loader=loader)
+        feats, labels = self.split_features(split, self.encode, self.encoder_id, loader=loader)
         yield from self.predict_from_features(feats, labels, self.head)
 
     def train(self) -> None:

@@ -226,7 +226,7 @@ def test_tokenizer_shape():
 
 
 def test_vit_b16_architecture_inference_param_counts():
-    """Shapes only (meta tensors): inferring ViT-B/16 from its keys gives method.md §2.1's counts."""
+    """Shapes only (meta tensors): inferring ViT-B/16 from its keys gives docs/METHOD_SPEC.md section 1's counts."""
     from ramt.clip.backend import _infer_configs
 
     with torch.device("meta"):

@@ -26,7 +26,7 @@ CALTECH_SPLIT = os.path.abspath(
     os.path.join(HERE, "..", "..", "ramt", "data", "assets", "split_zhou_Caltech101.json")
 )
 
-# engine.md section 5.1: (K, seed) -> (train n, fp), (val n, fp)
+# docs/ENGINE.md, "Few-shot sampling": (K, seed) -> (train n, fp), (val n, fp)
 ANCHORS = [
     (1, 1, 100, "33173bedf9adcd53", 100, "d8cdaf6e3fcfdfff"),
     (4, 1, 400, "f996bf609c4ea589", 400, "9562109330fe031a"),

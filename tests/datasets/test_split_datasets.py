@@ -14,7 +14,7 @@ HERE = os.path.dirname(__file__)
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 CALTECH_SPLIT = os.path.join(REPO, "ramt", "data", "assets", "split_zhou_Caltech101.json")
 
-SPLIT_JSON = [i.name for i in DATASET_INFO.values() if i.split_file and i.name != "Digits"]
+SPLIT_JSON = [i.registry for i in DATASET_INFO.values() if i.split_file and i.registry != "Digits"]
 
 
 def _cfg(root, name, tmp_path, **kw):
@@ -23,9 +23,9 @@ def _cfg(root, name, tmp_path, **kw):
 
 def test_every_dataset_registered_with_yaml():
     for info in DATASET_INFO.values():
-        assert info.name in DATASET_REGISTRY
+        assert info.registry in DATASET_REGISTRY
         with open(os.path.join(REPO, "configs", "datasets", f"{info.config_name}.yaml")) as f:
-            assert f.read() == f'DATASET:\n  NAME: "{info.name}"\n'
+            assert f.read() == f'DATASET:\n  NAME: "{info.registry}"\n'
 
 
 def test_caltech101_real_split_16shot(tmp_path):

@@ -117,3 +117,99 @@ def test_optimizer_names_and_errors():
     cfg.OPTIM.NAME = "lion"
     with pytest.raises(ValueError, match="lion"):
         build_optimizer(p, cfg.OPTIM)
+
+
+# Hand-computed: base 0.002, cosine over T = 10 epochs, 1 constant warm-up epoch at 1e-5.
+# WARMUP_RECOUNT True: epoch k >= 1 uses 0.001 * (1 + cos(pi (k - 1) / 10)).
+# WARMUP_RECOUNT False (Dassl): the cosine counts the warm-up epoch but starts from the base lr,
+# so epoch k >= 1 uses 0.002 * (1 + cos(pi k / 10)) / (1 + cos(pi / 10)); e.g. epoch 2:
+# 0.002 * 1.809017 / 1.951057 = 1.854397e-3.
+RECOUNT_TABLE = {
+    True: [
+        1e-5,
+        2.0e-3,
+        1.9510565e-3,
+        1.8090170e-3,
+        1.5877853e-3,
+        1.3090170e-3,
+        1.0e-3,
+        6.9098301e-4,
+        4.1221475e-4,
+        1.9098301e-4,
+    ],
+    False: [
+        1e-5,
+        2.0e-3,
+        1.8543973e-3,
+        1.6276158e-3,
+        1.3418545e-3,
+        1.0250856e-3,
+        7.0831675e-4,
+        4.2255541e-4,
+        1.9577393e-4,
+        5.0171262e-5,
+    ],
+}
+
+
+@pytest.mark.parametrize("recount", [True, False])
+def test_warmup_recount_against_hand_computed_table(recount):
+    cfg = _coop_cfg(10)
+    cfg.OPTIM.WARMUP_RECOUNT = recount
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = build_optimizer([p], cfg.OPTIM)
+    sched = build_lr_scheduler(opt, cfg.OPTIM)
+    seen = []
+    for _ in range(10):
+        seen.append(opt.param_groups[0]["lr"])
+        sched.step()
+    assert seen == pytest.approx(RECOUNT_TABLE[recount], rel=1e-6)
+
+
+def _chained_torch_lrs(make_successor, warmup_epoch, cons_lr, base_lr, epochs):
+    """Dassl's construction with WARMUP_RECOUNT False, run with torch's own (recursive) schedulers:
+    the successor's counter is set to the warm-up length, a constant warm-up precedes it, and the
+    successor steps once per epoch after the warm-up."""
+    import warnings
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=base_lr)
+    successor = make_successor(opt)
+    successor.last_epoch = warmup_epoch
+    lrs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k in range(epochs):
+            if k < warmup_epoch:
+                opt.param_groups[0]["lr"] = cons_lr
+            elif k == warmup_epoch:
+                opt.param_groups[0]["lr"] = successor.get_last_lr()[0]
+            else:
+                successor.step()
+            lrs.append(opt.param_groups[0]["lr"])
+    return lrs
+
+
+@pytest.mark.parametrize(
+    "scheduler,make",
+    [
+        ("cosine", lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 20.0)),
+        ("single_step", lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.5)),
+        ("multi_step", lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[3, 6, 11], gamma=0.5)),
+    ],
+)
+def test_no_recount_matches_chained_torch_schedulers(scheduler, make):
+    cfg = _coop_cfg(20)
+    cfg.OPTIM.LR_SCHEDULER = scheduler
+    cfg.OPTIM.STEPSIZE = (4,) if scheduler == "single_step" else (3, 6, 11)
+    cfg.OPTIM.GAMMA = 0.5
+    cfg.OPTIM.WARMUP_EPOCH = 2
+    cfg.OPTIM.WARMUP_RECOUNT = False
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = build_optimizer([p], cfg.OPTIM)
+    sched = build_lr_scheduler(opt, cfg.OPTIM)
+    ours = []
+    for _ in range(20):
+        ours.append(opt.param_groups[0]["lr"])
+        sched.step()
+    assert ours == pytest.approx(_chained_torch_lrs(make, 2, 1e-5, 0.002, 20), rel=1e-9)

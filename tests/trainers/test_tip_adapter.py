@@ -154,3 +154,23 @@ def test_tip_f_trains_only_the_keys(tmp_path, data_root):
     assert res["method"] == "Tip-Adapter-F"
     assert res["extra"]["tip"]["search_split"] == "val"
     assert (out / "adapter" / "model.pth.tar-2").is_file()
+
+
+def test_explicit_value_equal_to_the_old_default_is_honoured():
+    """Only the sentinel -1 means "use the table": an explicit 20 epochs on EuroSAT (table: 100) stays 20."""
+    cfg = get_cfg_default()
+    cfg.DATASET.NAME = "EuroSAT"
+    cfg.TRAINER.TIP.TRAIN_EPOCH = 20
+    cfg.TRAINER.TIP.INIT_ALPHA = 1.0
+    s = resolve_tip_settings(cfg)
+    assert s["TRAIN_EPOCH"] == (20, "config") and s["INIT_ALPHA"] == (1.0, "config")
+    cfg.TRAINER.TIP.SEARCH_SCALE = (-1.0, 5.0)
+    with pytest.raises(ValueError, match="SEARCH_SCALE"):
+        resolve_tip_settings(cfg)
+
+
+def test_select_val_does_not_change_the_config(tmp_path, data_root):
+    cfg = tip_cfg(data_root, tmp_path / "o", **{"TRAINER.TIP.FINETUNE": True, "TRAINER.TIP.SELECT": "val"})
+    cfg.freeze()
+    trainer = build(cfg)
+    assert trainer.final_model == "best_val" and cfg.TEST.FINAL_MODEL == "last_step"
