@@ -305,14 +305,18 @@ class SimpleTrainer(TrainerBase):
     def after_train(self) -> None:
         print("Finish training")
         if not self.cfg.TEST.NO_TEST:
-            if self.cfg.TEST.FINAL_MODEL == "best_val":
-                print("Deploy the model with the best val performance")
-                self.load_model(self.output_dir)
-            else:
-                print("Deploy the last-epoch model")
+            self.deploy_final_model()
             self.test()
             self.write_results()
         print(f"Elapsed: {self.elapsed_str()}")
+
+    def deploy_final_model(self) -> None:
+        """Load the model the final test evaluates (trainers with their own selection override this)."""
+        if self.cfg.TEST.FINAL_MODEL == "best_val":
+            print("Deploy the model with the best val performance")
+            self.load_model(self.output_dir)
+        else:
+            print("Deploy the last-epoch model")
 
     def elapsed_str(self) -> str:
         return str(datetime.timedelta(seconds=int(round(time.time() - self._time_start))))
@@ -356,6 +360,7 @@ class SimpleTrainer(TrainerBase):
     def write_results(self) -> None:
         """Write ``results.json`` atomically next to the log (read by the report collector)."""
         from ramt.methods import method_label
+        from ramt.selection import selection_protocol
 
         res = getattr(self, "last_results", None)
         if res is None:
@@ -374,6 +379,7 @@ class SimpleTrainer(TrainerBase):
             "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
             "split": res["split"],
             "eval_only": bool(getattr(self, "eval_only", False)),
+            "selection": selection_protocol(cfg_dict),
             "metrics": {k: float(v) for k, v in res.items() if k != "split"},
             "sparsity": self.extra_results.get("sparsity"),
             "extra": {k: v for k, v in self.extra_results.items() if k != "sparsity"},
