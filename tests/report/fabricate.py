@@ -28,6 +28,8 @@ def make_cfg(
     gdr=True,
     layers=("attn", "conv1"),
     output_dir="",
+    search_split="val_fewshot",
+    f_epoch="last",
 ):
     return {
         "DATASET": {
@@ -37,7 +39,15 @@ def make_cfg(
             "ROOT": "",
         },
         "MODEL": {"BACKBONE": {"NAME": backbone, "PATH": ""}, "INIT_WEIGHTS": ""},
-        "TRAINER": {"NAME": trainer, "TIP": {"FINETUNE": finetune, "SEARCH_SCALE": (7.0, 3.0)}},
+        "TRAINER": {
+            "NAME": trainer,
+            "TIP": {
+                "FINETUNE": finetune,
+                "SEARCH_SCALE": (7.0, 3.0),
+                "SEARCH_SPLIT": search_split,
+                "F_EPOCH": f_epoch,
+            },
+        },
         "MASK": {"GDR": gdr, "LAYERS": tuple(layers), "MASK_MLP": False, "THRESHOLD": 5e-3, "INIT": "1s"},
         "OPTIM": {"LR": 8e-5, "NAME": "adam", "EMPTY": {}},
         "SEED": seed,
