@@ -59,3 +59,77 @@ def test_shipped_config_names_resolve(tmp_path):
         assert "digits" in str(e)
     else:
         raise AssertionError("an unknown config name must fail")
+
+
+def test_non_editable_install_trains_from_another_folder(tmp_path):
+    """``pip install .`` (a copy, not a link to the checkout), then train and report from elsewhere."""
+    target = tmp_path / "site"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            ROOT,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (target / "ramt" / "configs" / "datasets" / "digits.yaml").is_file()
+    assert (target / "ramt" / "published" / "results.csv").is_file()
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(target))
+    out = work / "out" / "digits" / "RAMT" / "tiny_1shots" / "seed1"
+    train = [
+        sys.executable,
+        "-c",
+        "import sys; from ramt.train import cli; sys.exit(cli())",
+        "--root",
+        str(work / "data"),
+        "--seed",
+        "1",
+        "--trainer",
+        "RAMT",
+        "--dataset-config-file",
+        "digits",
+        "--config-file",
+        "RAMT/digits_vit_b16",
+        "--output-dir",
+        str(out),
+        "DATASET.NUM_SHOTS",
+        "1",
+        "MODEL.BACKBONE.NAME",
+        "tiny",
+        "OPTIM.MAX_EPOCH",
+        "1",
+    ]
+    proc = subprocess.run(train, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "* accuracy:" in proc.stdout
+    proc = subprocess.run(
+        [sys.executable, "-c", "import ramt, sys; print(ramt.__file__)"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.stdout.strip().startswith(str(target)), proc.stdout
+    proc = subprocess.run(
+        [sys.executable, "-m", "ramt.report", str(work / "out")],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (work / "out" / "report" / "results_tidy.csv").is_file()
