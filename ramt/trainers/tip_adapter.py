@@ -514,6 +514,20 @@ class TipAdapter(ClipTrainer):
             torch.save(self.best_test_record, tmp)
             os.replace(tmp, self.best_test_path())
 
+    def load_model(self, directory, epoch=None) -> None:
+        """Evaluation only: F_EPOCH best_test deploys the best-on-test adapter saved next to the checkpoints."""
+        super().load_model(directory, epoch)
+        if self.best_test_epoch and directory and epoch is None:
+            path = os.path.join(directory, BEST_TEST_FILE)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f"TRAINER.TIP.F_EPOCH best_test: {path} (the best-on-test adapter) is missing, so the "
+                    f"adapter of {directory} cannot be evaluated under the official protocol. Evaluate with "
+                    "TRAINER.TIP.F_EPOCH last, or run the training again."
+                )
+            self.best_test_record = torch.load(path, map_location=self.device, weights_only=True)
+            self.deploy_final_model()
+
     def deploy_final_model(self) -> None:
         if not self.best_test_epoch or self.best_test_record is None:
             return super().deploy_final_model()

@@ -148,6 +148,10 @@ def test_tip_f_best_test_epoch_and_reported_max(tmp_path, root, capsys):
     assert rec["searched_test_accuracy"] == pytest.approx(searched)
     assert res["selection"]["name"] == "official" and res["selection"]["uses_test"]  # Caltech101: full val
     assert (out / BEST_TEST_FILE).is_file()
+    # Evaluation only (--eval-only --model-dir): the best-on-test adapter is deployed again, not the last.
+    again = build(cfg)
+    again.load_model(str(out))
+    assert torch.equal(again.adapter.weight.detach(), per_epoch[best_epoch][1])
     log = capsys.readouterr().out
     assert "Deploy the Tip-F epoch best on *test*" in log and "Deploy the last-epoch model" not in log
 
