@@ -474,8 +474,10 @@ class TipAdapter(ClipTrainer):
     # ------------------------------------------------- F_EPOCH best_test (official)
     @torch.no_grad()
     def test_accuracy(self, alpha: float, beta: float) -> float:
-        """Test accuracy of the current adapter with (alpha, beta), from the cached test features."""
-        feats, labels = self.split_feats("test", loader=self.test_loader)
+        """Test accuracy of the current adapter with (alpha, beta), from the test features (encoded once)."""
+        if getattr(self, "_test_feats", None) is None:  # the encoder is frozen: one pass serves every epoch
+            self._test_feats = self.split_feats("test", loader=self.test_loader)
+        feats, labels = self._test_feats
         return accuracy(self.head(feats, alpha, beta), labels)
 
     def best_test_path(self) -> str:
