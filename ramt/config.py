@@ -37,12 +37,17 @@ def get_cfg_default() -> CN:
 
     # ------------------------------------------------------------------ input
     _C.INPUT = CN()
-    _C.INPUT.SIZE = (224, 224)
-    _C.INPUT.INTERPOLATION = "bilinear"
+    # Size, interpolation, mean/std and resize mode default to the backbone's own (the backbone
+    # table, or the open_clip model's pretrained config; see ramt.clip.backbones.resolve_preprocess
+    # and docs/BACKBONES.md). An explicit value (yaml or command line) wins.
+    _C.INPUT.SIZE = (-1, -1)  # (-1, -1) = the backbone's input size
+    _C.INPUT.INTERPOLATION = "backbone"  # or bilinear / bicubic / nearest
     _C.INPUT.TRANSFORMS = ()
     _C.INPUT.NO_TRANSFORM = False
-    _C.INPUT.PIXEL_MEAN = [0.485, 0.456, 0.406]
-    _C.INPUT.PIXEL_STD = [0.229, 0.224, 0.225]
+    _C.INPUT.PIXEL_MEAN = []  # [] = the backbone's
+    _C.INPUT.PIXEL_STD = []  # [] = the backbone's
+    # Project: test-time resize, "shortest" (smaller edge, then centre crop) or "squash".
+    _C.INPUT.RESIZE_MODE = "backbone"
     _C.INPUT.RRCROP_SCALE = (0.08, 1.0)
 
     # ---------------------------------------------------------------- dataset
@@ -76,10 +81,18 @@ def get_cfg_default() -> CN:
     _C.MODEL = CN()
     _C.MODEL.INIT_WEIGHTS = ""
     _C.MODEL.BACKBONE = CN()
+    # CoOp's names (RN50, RN101, ViT-B/32, ViT-B/16, ViT-L/14: OpenAI's weights), tiny, or any
+    # open_clip model name (with PRETRAINED or PATH). See docs/BACKBONES.md.
     _C.MODEL.BACKBONE.NAME = ""
-    # Project: a local CLIP checkpoint in OpenAI's format (TorchScript or state dict).
+    # Project: a local CLIP checkpoint, OpenAI's format (TorchScript or state dict) or open_clip's
+    # (.safetensors / .bin / .pt, detected by its keys).
     _C.MODEL.BACKBONE.PATH = ""
-    _C.MODEL.BACKBONE.PRETRAINED = True
+    # Project: open_clip pretraining tag for an open_clip model name (e.g. laion2b_s34b_b88k),
+    # read from the local Hugging Face / open_clip cache.
+    _C.MODEL.BACKBONE.PRETRAINED = ""
+    # Project: UNSAFE. Unpickle a checkpoint that holds Python objects (can run arbitrary code).
+    # Off: such files are refused with the command that converts them to a tensor-only file.
+    _C.MODEL.BACKBONE.ALLOW_PICKLE = False
     _C.MODEL.HEAD = CN()
     _C.MODEL.HEAD.NAME = ""
 

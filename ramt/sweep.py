@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ramt.clip.backbones import tag_from_options
 from ramt.methods import FEWSHOT_DATASETS
 
 __all__ = [
@@ -406,7 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", type=_str_list, default=list(FEWSHOT_DATASETS), help="dataset config names")
     p.add_argument("--seeds", type=_int_list, default=list(DEFAULT_SEEDS), help="seeds, e.g. '1,2,3'")
     p.add_argument(
-        "--extra", default="", help="config overrides for every job, e.g. 'MODEL.BACKBONE.NAME tiny'"
+        "--extra",
+        default="",
+        help="config overrides for every job, e.g. 'MODEL.BACKBONE.NAME tiny' (run folders then carry the "
+        "backbone's tag: <dataset>/RAMT/tiny_16shots)",
     )
     p.add_argument("--output", default=None, help="output root (env OUTPUT of the scripts; default ./output)")
     p.add_argument("--data", default=None, help="data root (env DATA of the scripts; default ./data)")
@@ -445,7 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     header = (
         f"methods {' '.join(dict.fromkeys(j.method for j in jobs))}; {len(args.datasets)} datasets; "
-        f"shots {' '.join(map(str, shots))}; seeds {' '.join(map(str, args.seeds))}"
+        f"shots {' '.join(map(str, shots))}; seeds {' '.join(map(str, args.seeds))}; "
+        f"backbone folder tag {tag_from_options(shlex.split(args.extra))}"
     )
     if args.dry_run or args.status:
         from ramt.sweep_status import format_marked_jobs, format_status, job_states

@@ -79,25 +79,33 @@ def job_run_dirs(job, env: Mapping[str, str] | None = None) -> list[tuple[Path, 
     """``[(run folder, evaluation-only log?)]`` the job's runner script writes (scripts/<method>/main.sh)."""
     e = {**os.environ, **(dict(env) if env is not None else {}), **job.env_dict}
     out = Path(e.get("OUTPUT") or "./output")
+    from ramt.clip.backbones import tag_from_options
+
     d, k, s = job.dataset, job.shots, job.seed
+    extra = list(
+        job.argv[3 if job.method == "zsclip" else 4 :]
+    )  # bash, script, dataset[, shots], KEY VALUE ...
+    tag = tag_from_options(extra)  # the backbone's folder tag (backbone_tag of scripts/common.sh)
     if job.method == "zsclip":
-        return [(out / "ZeroshotCLIP" / "vit_b16" / d, True)]
-    opts = _extra_opts(job.argv, 4)  # bash, script, dataset, shots, KEY VALUE ...
+        return [(out / "ZeroshotCLIP" / tag / d, True)]
+    opts = _extra_opts(extra, 0)
     seed = f"seed{s}"
     if job.method == "ramt":
-        return [(out / d / "RAMT" / (e.get("EXP") or f"vit_b16_{k}shots") / seed, False)]
+        return [(out / d / "RAMT" / (e.get("EXP") or f"{tag}_{k}shots") / seed, False)]
     if job.method in ("coop", "coop_ramt"):
         trainer = "CoOp" if job.method == "coop" else "CoOpRAMT"
+        btag = tag
         tag = f"nctx{e.get('NCTX') or 16}_csc{e.get('CSC') or 'False'}_ctp{e.get('CTP') or 'end'}"
         if job.method == "coop_ramt" and opts.get("COMBO.MODE") == "joint":
             tag += "_joint"
-        return [(out / d / trainer / f"{_coop_config(trainer, d, int(k))}_{k}shots" / tag / seed, False)]
+        cfg = _coop_config(trainer, d, int(k)).replace("vit_b16", btag, 1)
+        return [(out / d / trainer / f"{cfg}_{k}shots" / tag / seed, False)]
     if job.method in ("tip_adapter", "tip_adapter_ramt"):
         trainer = "TipAdapter" if job.method == "tip_adapter" else "TipAdapterRAMT"
         protocol = e.get("PROTOCOL") or "default"
         suffix = "" if protocol == "default" else f"_{protocol}"
         variants = (e.get("VARIANTS") or "tip tipf").split()
-        return [(out / d / trainer / f"vit_b16_{k}shots" / f"{v}{suffix}" / seed, False) for v in variants]
+        return [(out / d / trainer / f"{tag}_{k}shots" / f"{v}{suffix}" / seed, False) for v in variants]
     raise ValueError(f"unknown sweep method {job.method!r}")
 
 

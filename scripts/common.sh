@@ -102,3 +102,11 @@ tip_protocol_opts() {
 tip_variant_dir() {
   if [ "$PROTOCOL" = default ]; then echo "$1"; else echo "${1}_${PROTOCOL}"; fi
 }
+
+# backbone_tag [KEY VALUE ...]: the run-folder tag of the backbone named by the trailing options
+# (MODEL.BACKBONE.NAME / PRETRAINED / PATH; default ViT-B/16 -> vit_b16, tiny -> tiny; see docs/BACKBONES.md).
+backbone_tag() { "$PYTHON" -m ramt.clip.backbones tag "$@"; }
+
+# tagged STEM TAG: a config stem with its vit_b16 part replaced by the backbone tag
+# (vit_b16_ep50 -> tiny_ep50 for TAG=tiny; unchanged for ViT-B/16).
+tagged() { local stem="$1" tag="$2"; echo "${stem/vit_b16/$tag}"; }

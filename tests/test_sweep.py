@@ -87,7 +87,9 @@ def test_filters_extra_and_env(capsys):
         ]
     )
     assert rc == 0
-    assert capsys.readouterr().out.splitlines()[1:] == [
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("backbone folder tag tiny)")
+    assert lines[1:] == [
         "missing  SEEDS=1 OUTPUT='out dir' bash scripts/ramt/main.sh digits 16 MODEL.BACKBONE.NAME tiny",
         "missing  SEEDS=1 OUTPUT='out dir' bash scripts/tip_adapter_ramt/main.sh digits 16 MODEL.BACKBONE.NAME tiny"
         "  # after ramt/digits/16shots/seed1",

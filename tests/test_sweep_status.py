@@ -88,6 +88,18 @@ def test_run_dirs_follow_the_scripts(tmp_path):
         extra=("COMBO.MODE", "joint"),
         env={"OUTPUT": str(tmp_path)},
     )[0]
+    tiny = build_jobs(
+        methods=("zsclip", "ramt", "coop"),
+        datasets=("digits",),
+        seeds=(1,),
+        extra=("MODEL.BACKBONE.NAME", "tiny"),
+        env={"OUTPUT": str(tmp_path)},
+    )
+    assert [job_run_dirs(j)[0][0] for j in tiny] == [  # the backbone's folder tag, as the scripts
+        tmp_path / "ZeroshotCLIP/tiny/digits",
+        tmp_path / "digits/RAMT/tiny_16shots/seed1",
+        tmp_path / "digits/CoOp/digits_tiny_16shots/nctx16_cscFalse_ctpend/seed1",
+    ]
     assert job_run_dirs(one_shot) == [
         (tmp_path / "caltech101/CoOpRAMT/vit_b16_ep50_1shots/nctx16_cscFalse_ctpend_joint/seed1", False)
     ]

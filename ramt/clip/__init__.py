@@ -1,63 +1,70 @@
-"""CLIP backend (open_clip), prompt templates, and text/image feature helpers."""
+"""CLIP backend (open_clip), the backbone table, prompt templates, and text/image feature helpers.
 
-from .backend import (
-    CLIP_DIR_ENV,
-    CLIP_NAMES,
-    OFFLINE_ENV,
-    OPENAI_FILES,
-    TINY_CONFIG,
-    VIT_B16_SHA256,
-    ClipWeightsNotFound,
-    build_tiny_clip,
-    clip_input_size,
-    clip_search_dirs,
-    get_tokenizer,
-    is_vit,
-    load_clip,
-    load_openai_state_dict,
-    maybe_half,
-    model_from_openai_state_dict,
-    save_openai_checkpoint,
-)
-from .templates import IMAGENET_TEMPLATES, TEMPLATES, UnknownTemplateError, ensemble_templates, get_template
-from .text import (
-    build_text_classifier,
-    encode_images,
-    encode_prompt_embeddings,
-    encode_text_tokens,
-    format_classnames,
-    normalize,
-    tokenize,
-)
+Names are imported lazily (PEP 562), so that ``python -m ramt.clip.backbones`` and other light
+users do not pay for importing torch and open_clip.
+"""
 
-__all__ = [
-    "CLIP_DIR_ENV",
-    "CLIP_NAMES",
-    "ClipWeightsNotFound",
-    "IMAGENET_TEMPLATES",
-    "OFFLINE_ENV",
-    "OPENAI_FILES",
-    "TEMPLATES",
-    "TINY_CONFIG",
-    "UnknownTemplateError",
-    "VIT_B16_SHA256",
-    "build_text_classifier",
-    "build_tiny_clip",
-    "clip_input_size",
-    "clip_search_dirs",
-    "encode_images",
-    "encode_prompt_embeddings",
-    "encode_text_tokens",
-    "ensemble_templates",
-    "format_classnames",
-    "get_template",
-    "get_tokenizer",
-    "is_vit",
-    "load_clip",
-    "load_openai_state_dict",
-    "maybe_half",
-    "model_from_openai_state_dict",
-    "normalize",
-    "save_openai_checkpoint",
-    "tokenize",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    # backend
+    "CLIP_DIR_ENV": "backend",
+    "CLIP_NAMES": "backend",
+    "OFFLINE_ENV": "backend",
+    "OPENAI_FILES": "backend",
+    "TINY_CONFIG": "backend",
+    "VIT_B16_SHA256": "backend",
+    "ClipWeightsNotFound": "backend",
+    "LoadedBackbone": "backend",
+    "UnsafeCheckpointError": "backend",
+    "UnsupportedBackboneError": "backend",
+    "build_tiny_clip": "backend",
+    "clip_input_size": "backend",
+    "clip_search_dirs": "backend",
+    "get_tokenizer": "backend",
+    "is_vit": "backend",
+    "load_backbone": "backend",
+    "load_clip": "backend",
+    "load_openai_state_dict": "backend",
+    "maybe_half": "backend",
+    "model_from_openai_state_dict": "backend",
+    "save_openai_checkpoint": "backend",
+    # backbone table
+    "BACKBONES": "backbones",
+    "BackboneIdentity": "backbones",
+    "Preprocess": "backbones",
+    "folder_tag": "backbones",
+    "resolve_preprocess": "backbones",
+    # templates
+    "IMAGENET_TEMPLATES": "templates",
+    "TEMPLATES": "templates",
+    "UnknownTemplateError": "templates",
+    "ensemble_templates": "templates",
+    "get_template": "templates",
+    # text
+    "build_text_classifier": "text",
+    "encode_images": "text",
+    "encode_prompt_embeddings": "text",
+    "encode_text_tokens": "text",
+    "format_classnames": "text",
+    "normalize": "text",
+    "tokenize": "text",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

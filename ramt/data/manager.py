@@ -13,6 +13,8 @@ from PIL import Image
 from tabulate import tabulate
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
+from ramt.clip.backbones import resolve_preprocess
+
 from .datum import Datum
 from .transforms import build_to_tensor, build_transform
 
@@ -187,11 +189,18 @@ class DataManager:
         self._dataset = dataset if dataset is not None else build_dataset(cfg)
         if cfg.DATASET.CHECK_FILES:
             check_files(self._dataset)
+        self.preprocess = resolve_preprocess(cfg)
+        if not cfg.INPUT.NO_TRANSFORM:
+            print(f"Preprocessing: {self.preprocess.describe()} ({self.preprocess.source})")
         self.tfm_train = (
-            custom_tfm_train if custom_tfm_train is not None else build_transform(cfg, is_train=True)
+            custom_tfm_train
+            if custom_tfm_train is not None
+            else build_transform(cfg, is_train=True, preprocess=self.preprocess)
         )
         self.tfm_test = (
-            custom_tfm_test if custom_tfm_test is not None else build_transform(cfg, is_train=False)
+            custom_tfm_test
+            if custom_tfm_test is not None
+            else build_transform(cfg, is_train=False, preprocess=self.preprocess)
         )
         if cfg.VERBOSE:
             self.show_dataset_summary()

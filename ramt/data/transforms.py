@@ -1,4 +1,9 @@
-"""Image transforms (Dassl's ``build_transform``, the subset the suite uses)."""
+"""Image transforms (Dassl's ``build_transform``, the subset the suite uses).
+
+Size, interpolation, mean/std and resize mode come from
+:func:`ramt.clip.backbones.resolve_preprocess`: explicit ``INPUT.*`` values win, the backbone
+(table or open_clip pretrained config) gives the rest.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from typing import Optional
 
 import torchvision.transforms as T
 from torchvision.transforms import InterpolationMode
+
+from ramt.clip.backbones import RESIZE_MODES, Preprocess, resolve_preprocess
 
 __all__ = ["INTERPOLATION_MODES", "AVAILABLE_TRANSFORMS", "build_transform", "build_to_tensor"]
 
@@ -28,13 +35,22 @@ AVAILABLE_TRANSFORMS = (
 )
 
 
-def _interpolation(cfg) -> InterpolationMode:
-    name = str(cfg.INPUT.INTERPOLATION).lower()
+def _interpolation(pp: Preprocess) -> InterpolationMode:
+    name = str(pp.interpolation).lower()
     if name not in INTERPOLATION_MODES:
         raise ValueError(
-            f"INPUT.INTERPOLATION must be one of {sorted(INTERPOLATION_MODES)}, got {cfg.INPUT.INTERPOLATION!r}"
+            f"INPUT.INTERPOLATION must be one of {sorted(INTERPOLATION_MODES)} (or 'backbone'), got "
+            f"{pp.interpolation!r} ({pp.source})"
         )
     return INTERPOLATION_MODES[name]
+
+
+def _check_resize_mode(pp: Preprocess) -> None:
+    if pp.resize_mode not in RESIZE_MODES:
+        raise ValueError(
+            f"Resize mode {pp.resize_mode!r} ({pp.source}) is not supported; set INPUT.RESIZE_MODE to one of "
+            f"{', '.join(RESIZE_MODES)}."
+        )
 
 
 def _check_choices(choices: Sequence[str]) -> None:
@@ -46,31 +62,39 @@ def _check_choices(choices: Sequence[str]) -> None:
             )
 
 
-def _normalize(cfg) -> T.Normalize:
-    return T.Normalize(mean=list(cfg.INPUT.PIXEL_MEAN), std=list(cfg.INPUT.PIXEL_STD))
+def _normalize(pp: Preprocess) -> T.Normalize:
+    return T.Normalize(mean=list(pp.mean), std=list(pp.std))
 
 
-def _normalize_line(cfg) -> str:
-    return f"+ normalization (mean={list(cfg.INPUT.PIXEL_MEAN)}, std={list(cfg.INPUT.PIXEL_STD)})"
+def _normalize_line(pp: Preprocess) -> str:
+    return f"+ normalization (mean={list(pp.mean)}, std={list(pp.std)})"
 
 
-def build_transform(cfg, is_train: bool = True, choices: Optional[Sequence[str]] = None):
-    """Build the train or test transform from ``INPUT.*``; returns None with ``NO_TRANSFORM``."""
+def build_transform(
+    cfg,
+    is_train: bool = True,
+    choices: Optional[Sequence[str]] = None,
+    preprocess: Optional[Preprocess] = None,
+):
+    """Build the train or test transform from ``INPUT.*``; returns None with ``NO_TRANSFORM``.
+
+    ``preprocess`` defaults to :func:`resolve_preprocess` of ``cfg``.
+    """
     if cfg.INPUT.NO_TRANSFORM:
         print("Note: no transform is applied!")
         return None
     choices = tuple(cfg.INPUT.TRANSFORMS if choices is None else choices)
     _check_choices(choices)
-    size = tuple(int(s) for s in cfg.INPUT.SIZE)
-    if len(size) != 2:
-        raise ValueError(f"INPUT.SIZE must have two values (height, width), got {cfg.INPUT.SIZE!r}")
-    interp = _interpolation(cfg)
+    pp = preprocess or resolve_preprocess(cfg)
+    size = pp.size
+    interp = _interpolation(pp)
+    _check_resize_mode(pp)
     if is_train:
-        return _build_train(cfg, choices, size, interp)
-    return _build_test(cfg, choices, size, interp)
+        return _build_train(cfg, pp, choices, size, interp)
+    return _build_test(pp, choices, size, interp)
 
 
-def _build_train(cfg, choices, size, interp):
+def _build_train(cfg, pp, choices, size, interp):
     print("Building transform_train")
     tfm = []
     if "random_crop" not in choices and "random_resized_crop" not in choices:
@@ -101,30 +125,34 @@ def _build_train(cfg, choices, size, interp):
     print("+ to torch tensor of range [0, 1]")
     tfm.append(T.ToTensor())
     if "normalize" in choices:
-        print(_normalize_line(cfg))
-        tfm.append(_normalize(cfg))
+        print(_normalize_line(pp))
+        tfm.append(_normalize(pp))
     return T.Compose(tfm)
 
 
-def _build_test(cfg, choices, size, interp):
+def _build_test(pp, choices, size, interp):
     print("Building transform_test")
     tfm = []
-    print(f"+ resize the smaller edge to {max(size)}")
-    tfm.append(T.Resize(max(size), interpolation=interp))
-    print(f"+ {size[0]}x{size[1]} center crop")
-    tfm.append(T.CenterCrop(size))
+    if pp.resize_mode == "squash":
+        print(f"+ resize to {size[0]}x{size[1]}")
+        tfm.append(T.Resize(size, interpolation=interp))
+    else:
+        print(f"+ resize the smaller edge to {max(size)}")
+        tfm.append(T.Resize(max(size), interpolation=interp))
+        print(f"+ {size[0]}x{size[1]} center crop")
+        tfm.append(T.CenterCrop(size))
     print("+ to torch tensor of range [0, 1]")
     tfm.append(T.ToTensor())
     if "normalize" in choices:
-        print(_normalize_line(cfg))
-        tfm.append(_normalize(cfg))
+        print(_normalize_line(pp))
+        tfm.append(_normalize(pp))
     return T.Compose(tfm)
 
 
-def build_to_tensor(cfg):
-    """The 'untransformed' view (``img0``): resize to INPUT.SIZE, to tensor, normalise if chosen."""
-    size = tuple(int(s) for s in cfg.INPUT.SIZE)
-    tfm = [T.Resize(size, interpolation=_interpolation(cfg)), T.ToTensor()]
+def build_to_tensor(cfg, preprocess: Optional[Preprocess] = None):
+    """The 'untransformed' view (``img0``): resize to the input size, to tensor, normalise if chosen."""
+    pp = preprocess or resolve_preprocess(cfg)
+    tfm = [T.Resize(pp.size, interpolation=_interpolation(pp)), T.ToTensor()]
     if "normalize" in tuple(cfg.INPUT.TRANSFORMS):
-        tfm.append(_normalize(cfg))
+        tfm.append(_normalize(pp))
     return T.Compose(tfm)

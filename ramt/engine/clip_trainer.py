@@ -8,7 +8,8 @@ from typing import Callable, Optional
 
 import torch
 
-from ramt.clip import load_clip
+from ramt.clip.backbones import BackboneIdentity, resolve_preprocess
+from ramt.clip.backend import load_backbone
 from ramt.clip.features import (
     backbone_identity,
     cached_features,
@@ -24,11 +25,46 @@ from ramt.engine.trainer import TrainerX
 class ClipTrainer(TrainerX):
     """A TrainerX that owns a frozen CLIP model (``self.clip_model``)."""
 
+    #: what the loaded weights are (set by :meth:`load_clip_model`); recorded in results.json
+    backbone_identity: Optional[BackboneIdentity] = None
+
     def load_clip_model(self):
+        """Load the frozen CLIP, decide its identity from the weights, and check that the data
+        preprocessing (resolved before the model was loaded) is the model's."""
         cfg = self.cfg
-        name = cfg.MODEL.BACKBONE.NAME or cfg.MODEL.BACKBONE.PATH
+        bb = cfg.MODEL.BACKBONE
+        name = bb.NAME or bb.PATH
         print(f"Loading CLIP (backbone: {name})")
-        return load_clip(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PATH, device="cpu")
+        loaded = load_backbone(
+            bb.NAME, bb.PATH, device="cpu", pretrained=bb.PRETRAINED, allow_pickle=bb.ALLOW_PICKLE
+        )
+        ident = loaded.identity
+        print(f"Backbone: {ident.label} (architecture {ident.architecture}, {ident.activation})")
+        self.backbone_identity = ident
+        self.check_preprocess(loaded.model)
+        return loaded.model
+
+    def check_preprocess(self, model) -> None:
+        """Refuse a model whose own preprocessing differs from the one the data uses, unless the
+        differing ``INPUT.*`` values were set explicitly."""
+        dm = getattr(self, "dm", None)
+        used = getattr(dm, "preprocess", None)
+        if used is None:
+            return
+        want = resolve_preprocess(self.cfg, model)
+        if want != used:
+            raise ValueError(
+                f"The loaded backbone expects preprocessing '{want.describe()}' ({want.source}), but the data "
+                f"was prepared with '{used.describe()}' ({used.source}), decided before the weights were read. "
+                "Set the differing INPUT.SIZE / INPUT.INTERPOLATION / INPUT.PIXEL_MEAN / INPUT.PIXEL_STD / "
+                "INPUT.RESIZE_MODE explicitly (on the command line or in the yaml)."
+            )
+
+    def backbone_record(self) -> dict:
+        ident = self.backbone_identity
+        if ident is None:
+            return super().backbone_record()
+        return {"backbone": ident.label, "backbone_identity": ident.as_dict()}
 
     def autocast(self):
         return autocast(self.cfg, self.device)
@@ -60,6 +96,12 @@ class ClipTrainer(TrainerX):
         items = self.split_items(split)
         key = feature_cache_key(
             backbone=backbone_identity(self.cfg),
+            # the pretraining tag of an open_clip model decides its weights too (absent: keys unchanged)
+            **(
+                {"pretrained": self.cfg.MODEL.BACKBONE.PRETRAINED}
+                if self.cfg.MODEL.BACKBONE.PRETRAINED
+                else {}
+            ),
             encoder=encoder_id,
             dataset=self.cfg.DATASET.NAME,
             split=split,

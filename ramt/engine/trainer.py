@@ -357,6 +357,10 @@ class SimpleTrainer(TrainerBase):
     def report_after_test(self, split: str) -> None:
         """Print extra blocks after the result (R-AMT prints its sparsity here)."""
 
+    def backbone_record(self) -> dict:
+        """``results.json``'s backbone fields (CLIP trainers record the identity of the weights)."""
+        return {"backbone": self.cfg.MODEL.BACKBONE.NAME or os.path.basename(self.cfg.MODEL.BACKBONE.PATH)}
+
     def write_results(self) -> None:
         """Write ``results.json`` atomically next to the log (read by the report collector)."""
         from ramt.methods import method_label
@@ -375,7 +379,7 @@ class SimpleTrainer(TrainerBase):
             "dataset_config": getattr(self, "dataset_config_name", ""),
             "shots": int(cfg.DATASET.NUM_SHOTS),
             "seed": int(cfg.SEED),
-            "backbone": cfg.MODEL.BACKBONE.NAME or os.path.basename(cfg.MODEL.BACKBONE.PATH),
+            **self.backbone_record(),
             "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
             "split": res["split"],
             "eval_only": bool(getattr(self, "eval_only", False)),

@@ -24,6 +24,13 @@ __all__ = [
 ]
 
 VALID_TOKENS = ("attn", "mlp", "conv1", "all")
+#: The one message listing which image towers masks support (docs/BACKBONES.md).
+SUPPORTED_TOWERS = (
+    "Masks are supported on every open_clip VisionTransformer image tower (OpenAI parameter names): "
+    "MODEL.BACKBONE.NAME ViT-B/32, ViT-B/16, ViT-L/14, tiny, or an open_clip ViT model such as ViT-B-16, "
+    "ViT-B-16-quickgelu, ViT-L-14, ViT-H-14 (with MODEL.BACKBONE.PRETRAINED or MODEL.BACKBONE.PATH). Not "
+    "supported: ResNet towers (RN50, RN101, RN50x4, ...) and timm-based towers (SigLIP, EVA, ConvNeXt, ViTamin)."
+)
 _ALL = ("attn", "mlp", "conv1")
 
 
@@ -62,15 +69,14 @@ def select_mask_targets(visual: nn.Module, layers: Sequence[str] = ("attn", "con
     kinds = normalize_layers(layers)
     if _is_resnet(visual):
         raise UnsupportedBackboneError(
-            f"Mask tuning of a ResNet image encoder ({type(visual).__name__}) is not supported; "
-            "use a ViT backbone (e.g. MODEL.BACKBONE.NAME ViT-B/16)."
+            f"Mask tuning of a ResNet image encoder ({type(visual).__name__}) is not supported. {SUPPORTED_TOWERS}"
         )
     params = dict(visual.named_parameters())
     blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
     if blocks is None or "conv1.weight" not in params:
         raise UnsupportedBackboneError(
-            f"Cannot find conv1.weight and transformer.resblocks in {type(visual).__name__}; "
-            "mask tuning needs an open_clip VisionTransformer with OpenAI parameter names."
+            f"Cannot find conv1.weight and transformer.resblocks in the image tower {type(visual).__name__}, so it "
+            f"cannot be masked. {SUPPORTED_TOWERS}"
         )
     names: list[str] = []
     if "conv1" in kinds:

@@ -280,6 +280,10 @@ def _record(
     if seed is None or int(seed) < 0:
         seed = _seed_from_path(path)
     backbone = str(o.get("backbone") or cfg_get(config, "MODEL.BACKBONE.NAME", "") or "")
+    weights_file = str(cfg_get(config, "MODEL.BACKBONE.PATH", "") or "")
+    if not o.get("backbone") and weights_file:
+        # a log without results.json cannot tell what the file held: never label it with the name asked for
+        backbone = f"{backbone or '?'} (file {os.path.basename(weights_file)}, unverified)"
     subsample = str(
         o.get("subsample_classes") or cfg_get(config, "DATASET.SUBSAMPLE_CLASSES", "all") or "all"
     )

@@ -2,7 +2,8 @@
 # CoOp few-shot training, seeds $SEEDS (default 1 2 3).
 #   bash scripts/coop/main.sh DATASET SHOTS [KEY VALUE ...]
 # Output: $OUTPUT/<DATASET>/CoOp/<cfg>_<SHOTS>shots/nctx<N>_csc<Bool>_ctp<pos>/seed<S>/, where <cfg> is
-# the config used: vit_b16_ep50 (1 shot, ImageNet), vit_b16_ep100 (2/4 shots), vit_b16 (8/16 shots).
+# the config used: vit_b16_ep50 (1 shot, ImageNet), vit_b16_ep100 (2/4 shots), vit_b16 (8/16 shots), with
+# vit_b16 replaced by the backbone's folder tag for other backbones (tiny_ep100, ...).
 # Context options: NCTX (16), CSC (False), CTP (end: end/middle/front) from the environment.
 # Parse with parse_test_res.py on the nctx... folder.
 source "$(dirname "$0")/../common.sh"
@@ -12,8 +13,9 @@ require_dataset "$DATASET"; require_shots "$SHOTS"
 TRAINER=CoOp
 NCTX="${NCTX:-16}"; CSC="${CSC:-False}"; CTP="${CTP:-end}"
 CFG=$(coop_config CoOp "$DATASET" "$SHOTS")
+TAG=$(backbone_tag "$@")
 for SEED in $SEEDS; do
-  run_train "${OUTPUT}/${DATASET}/${TRAINER}/${CFG}_${SHOTS}shots/nctx${NCTX}_csc${CSC}_ctp${CTP}/seed${SEED}" -- \
+  run_train "${OUTPUT}/${DATASET}/${TRAINER}/$(tagged "$CFG" "$TAG")_${SHOTS}shots/nctx${NCTX}_csc${CSC}_ctp${CTP}/seed${SEED}" -- \
     --seed "$SEED" --trainer "$TRAINER" \
     --dataset-config-file "configs/datasets/${DATASET}.yaml" \
     --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \

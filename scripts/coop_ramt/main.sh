@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CoOp + R-AMT (project reconstruction), seeds $SEEDS (default 1 2 3).
 #   bash scripts/coop_ramt/main.sh DATASET SHOTS [KEY VALUE ...]
-# Two-stage (default): reuse the R-AMT run $OUTPUT/<DATASET>/RAMT/vit_b16_<SHOTS>shots/seed<S> (trained
+# Two-stage (default): reuse the R-AMT run $OUTPUT/<DATASET>/RAMT/<tag>_<SHOTS>shots/seed<S> (trained
 # first with scripts/ramt/main.sh and the same extra options when it is not finished), then run CoOp
 # unchanged on the folded encoder. With "COMBO.MODE joint" among the options, masks and context are
 # trained together in one run (no R-AMT stage; folder tag gets "_joint").
@@ -13,6 +13,7 @@ require_dataset "$DATASET"; require_shots "$SHOTS"
 TRAINER=CoOpRAMT
 NCTX="${NCTX:-16}"; CSC="${CSC:-False}"; CTP="${CTP:-end}"
 CFG=$(coop_config CoOpRAMT "$DATASET" "$SHOTS")
+BTAG=$(backbone_tag "$@")
 MODE=two_stage
 ARGS=("$@")
 for ((i = 0; i + 1 < ${#ARGS[@]}; i += 2)); do
@@ -23,14 +24,14 @@ TAG="nctx${NCTX}_csc${CSC}_ctp${CTP}"
 for SEED in $SEEDS; do
   MASK_ARGS=()
   if [ "$MODE" != "joint" ]; then
-    SOURCE="${OUTPUT}/${DATASET}/RAMT/vit_b16_${SHOTS}shots/seed${SEED}"
+    SOURCE="${OUTPUT}/${DATASET}/RAMT/${BTAG}_${SHOTS}shots/seed${SEED}"
     if ! is_finished "$SOURCE"; then
       echo "Stage 1: R-AMT run ${SOURCE} is not finished; training it first"
       EXP= SEEDS="$SEED" bash scripts/ramt/main.sh "$DATASET" "$SHOTS" "$@"
     fi
     MASK_ARGS=(MASK.SOURCE_RUN "$SOURCE")
   fi
-  run_train "${OUTPUT}/${DATASET}/${TRAINER}/${CFG}_${SHOTS}shots/${TAG}/seed${SEED}" -- \
+  run_train "${OUTPUT}/${DATASET}/${TRAINER}/$(tagged "$CFG" "$BTAG")_${SHOTS}shots/${TAG}/seed${SEED}" -- \
     --seed "$SEED" --trainer "$TRAINER" \
     --dataset-config-file "configs/datasets/${DATASET}.yaml" \
     --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \

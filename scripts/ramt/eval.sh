@@ -2,7 +2,7 @@
 # Evaluate finished R-AMT runs (their bit-packed masks) on a dataset, seeds $SEEDS.
 #   bash scripts/ramt/eval.sh SOURCE_DATASET SHOTS [TARGET_DATASET] [KEY VALUE ...]
 # TARGET_DATASET defaults to SOURCE_DATASET. The mask file recorded by each source run is loaded
-# (no epoch guessing). Output: $OUTPUT/evaluation/RAMT/vit_b16_<SHOTS>shots/<TARGET>/seed<S>/
+# (no epoch guessing). Output: $OUTPUT/evaluation/RAMT/<tag>_<SHOTS>shots/<TARGET>/seed<S>/
 # (parse with --test-log).
 source "$(dirname "$0")/../common.sh"
 [ $# -ge 2 ] || die "usage: bash scripts/ramt/eval.sh SOURCE_DATASET SHOTS [TARGET_DATASET] [KEY VALUE ...]"
@@ -12,10 +12,11 @@ if [ $# -ge 1 ] && [[ "$1" != *.* ]]; then TARGET=$1; shift; fi
 require_dataset "$SOURCE"; require_dataset "$TARGET"; require_shots "$SHOTS"
 TRAINER=RAMT
 CFG=$(ramt_config "$SOURCE")
+TAG=$(backbone_tag "$@")
 for SEED in $SEEDS; do
-  SRC="${OUTPUT}/${SOURCE}/${TRAINER}/vit_b16_${SHOTS}shots/seed${SEED}"
+  SRC="${OUTPUT}/${SOURCE}/${TRAINER}/${TAG}_${SHOTS}shots/seed${SEED}"
   is_finished "$SRC" || die "no finished R-AMT run in ${SRC}; train it first: bash scripts/ramt/main.sh ${SOURCE} ${SHOTS}"
-  run_train "${OUTPUT}/evaluation/${TRAINER}/vit_b16_${SHOTS}shots/${TARGET}/seed${SEED}" --test-log -- \
+  run_train "${OUTPUT}/evaluation/${TRAINER}/${TAG}_${SHOTS}shots/${TARGET}/seed${SEED}" --test-log -- \
     --seed "$SEED" --trainer "$TRAINER" \
     --dataset-config-file "configs/datasets/${TARGET}.yaml" \
     --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \

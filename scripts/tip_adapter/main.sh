@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tip-Adapter (training-free, "tip") and Tip-Adapter-F ("tipf"), seeds $SEEDS (default 1 2 3).
 #   bash scripts/tip_adapter/main.sh DATASET SHOTS [KEY VALUE ...]
-# Output: $OUTPUT/<DATASET>/TipAdapter/vit_b16_<SHOTS>shots/{tip,tipf}/seed<S>/ (parse each variant folder).
+# Output: $OUTPUT/<DATASET>/TipAdapter/<tag>_<SHOTS>shots/{tip,tipf}/seed<S>/ (parse each variant folder).
 # VARIANTS="tip tipf" by default. beta/alpha are searched on the few-shot val split (never on test);
 # PROTOCOL=official runs Tip-Adapter's own protocol instead (full val / ImageNet: test search, Tip-F
 # epoch best on test) into {tip,tipf}_official/ (see docs/METHODS.md).
@@ -13,12 +13,13 @@ require_dataset "$DATASET"; require_shots "$SHOTS"
 TRAINER=TipAdapter
 CFG=$(recipe_config TipAdapter "$DATASET" vit_b16)
 VARIANTS="${VARIANTS:-tip tipf}"
+TAG=$(backbone_tag "$@")
 for SEED in $SEEDS; do
   for VARIANT in $VARIANTS; do
     FINETUNE=$(tip_finetune "$VARIANT")
     PROTOCOL_OPTS=$(tip_protocol_opts "$DATASET" "$VARIANT")
     # shellcheck disable=SC2086  # PROTOCOL_OPTS holds KEY VALUE words without spaces
-    run_train "${OUTPUT}/${DATASET}/${TRAINER}/vit_b16_${SHOTS}shots/$(tip_variant_dir "$VARIANT")/seed${SEED}" -- \
+    run_train "${OUTPUT}/${DATASET}/${TRAINER}/${TAG}_${SHOTS}shots/$(tip_variant_dir "$VARIANT")/seed${SEED}" -- \
       --seed "$SEED" --trainer "$TRAINER" \
       --dataset-config-file "configs/datasets/${DATASET}.yaml" \
       --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \

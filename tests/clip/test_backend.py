@@ -189,8 +189,13 @@ def test_not_a_clip_file(tmp_path):
 
 
 def test_unknown_name_lists_names_with_hint():
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError) as info:  # an open_clip name without weights points at CoOp's name
         load_clip("ViT-B-16")
+    msg = str(info.value)
+    assert "MODEL.BACKBONE.PRETRAINED" in msg and "laion2b_s34b_b88k" in msg
+    assert "CoOp's name 'ViT-B/16'" in msg
+    with pytest.raises(ValueError) as info:
+        load_clip("ViT-B/61")
     msg = str(info.value)
     assert "Did you mean 'ViT-B/16'" in msg
     for name in ("RN50", "RN101", "ViT-B/32", "ViT-B/16", "ViT-L/14", "tiny"):

@@ -44,7 +44,7 @@ def test_coop_script(out_root, digits_root):
     res = run_script(
         "scripts/coop/main.sh", "digits", 4, *COOP_FAST, env_extra=env_for(out_root, digits_root)
     )
-    exp = out_root / "digits" / "CoOp" / "digits_vit_b16_4shots" / "nctx16_cscFalse_ctpend"
+    exp = out_root / "digits" / "CoOp" / "digits_tiny_4shots" / "nctx16_cscFalse_ctpend"
     assert (exp / "seed1" / "prompt_learner" / "model.pth.tar-2").is_file()
     assert "Run " in res.stdout
     parse(exp)
@@ -59,7 +59,7 @@ def test_tip_adapter_script_runs_both_variants(out_root, digits_root):
     run_script(
         "scripts/tip_adapter/main.sh", "digits", 4, *TIP_FAST, env_extra=env_for(out_root, digits_root)
     )
-    exp = out_root / "digits" / "TipAdapter" / "vit_b16_4shots"
+    exp = out_root / "digits" / "TipAdapter" / "tiny_4shots"
     assert sorted(os.listdir(exp)) == ["tip", "tipf"]
     for variant, method in (("tip", "Tip-Adapter"), ("tipf", "Tip-Adapter-F")):
         parse(exp / variant)
@@ -73,9 +73,9 @@ def test_tip_adapter_script_runs_both_variants(out_root, digits_root):
 def test_combination_scripts_reuse_the_ramt_run(out_root, digits_root):
     env = env_for(out_root, digits_root)
     res = run_script("scripts/coop_ramt/main.sh", "digits", 4, *COOP_FAST, env_extra=env)
-    source = out_root / "digits" / "RAMT" / "vit_b16_4shots" / "seed1"
+    source = out_root / "digits" / "RAMT" / "tiny_4shots" / "seed1"
     assert "Stage 1" in res.stdout and (source / "mask_run.json").is_file()
-    exp = out_root / "digits" / "CoOpRAMT" / "digits_vit_b16_4shots" / "nctx16_cscFalse_ctpend"
+    exp = out_root / "digits" / "CoOpRAMT" / "digits_tiny_4shots" / "nctx16_cscFalse_ctpend"
     parse(exp)
     log = (exp / "seed1" / "log.txt").read_text()
     fingerprint = json.load(open(source / "mask_run.json"))["mask_fingerprint"]
@@ -93,7 +93,7 @@ def test_combination_scripts_reuse_the_ramt_run(out_root, digits_root):
         env_extra=dict(env, VARIANTS="tipf"),  # the headline host; "tip" runs through the same code
     )
     assert "Stage 1" not in res.stdout
-    exp = out_root / "digits" / "TipAdapterRAMT" / "vit_b16_4shots"
+    exp = out_root / "digits" / "TipAdapterRAMT" / "tiny_4shots"
     assert os.listdir(exp) == ["tipf"]
     parse(exp / "tipf")
     res = json.load(open(exp / "tipf" / "seed1" / "results.json"))

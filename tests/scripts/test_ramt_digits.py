@@ -15,7 +15,7 @@ def test_ramt_beats_zeroshot_on_digits(tmp_path, digits_root):
     ):
         res = subprocess.run(cmd, env=env, capture_output=True, text=True)
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    ramt = log_result(str(tmp_path / "out/digits/RAMT/vit_b16_4shots/seed1/log.txt"))
-    zs = log_result(str(tmp_path / "out/ZeroshotCLIP/vit_b16/digits/log.txt"), test_log=True)
+    ramt = log_result(str(tmp_path / "out/digits/RAMT/tiny_4shots/seed1/log.txt"))
+    zs = log_result(str(tmp_path / "out/ZeroshotCLIP/tiny/digits/log.txt"), test_log=True)
     assert ramt is not None and zs is not None
     assert ramt > zs + 5.0, (ramt, zs)

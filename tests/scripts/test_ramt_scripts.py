@@ -18,7 +18,7 @@ def run_script(script, *args, env_extra=None, check=True):
 def test_main_sh_skips_finished_and_reruns_crashed(tmp_path, digits_root):
     env = {"DATA": digits_root, "OUTPUT": str(tmp_path / "out"), "SEEDS": "1 2 3"}
     res = run_script("scripts/ramt/main.sh", "digits", 1, *FAST, env_extra=env)
-    exp = tmp_path / "out" / "digits" / "RAMT" / "vit_b16_1shots"
+    exp = tmp_path / "out" / "digits" / "RAMT" / "tiny_1shots"
     assert sorted(os.listdir(exp)) == ["seed1", "seed2", "seed3"]
     assert res.stdout.count("Run ") == 3
 
@@ -55,8 +55,8 @@ def test_base2new_train_then_eval(tmp_path, digits_root):
     env = {"DATA": digits_root, "OUTPUT": str(tmp_path / "out"), "SEEDS": "1"}
     run_script("scripts/ramt/base2new_train.sh", "digits", *FAST, env_extra=env)
     run_script("scripts/ramt/base2new_eval.sh", "digits", *FAST, env_extra=env)
-    base = tmp_path / "out/base2new/train_base/digits/shots_16/RAMT/vit_b16"
-    new = tmp_path / "out/base2new/test_new/digits/shots_16/RAMT/vit_b16"
+    base = tmp_path / "out/base2new/train_base/digits/shots_16/RAMT/tiny"
+    new = tmp_path / "out/base2new/test_new/digits/shots_16/RAMT/tiny"
     base_log = (base / "seed1" / "log.txt").read_text()
     new_log = (new / "seed1" / "log.txt").read_text()
     assert "SUBSAMPLE BASE CLASSES!" in base_log and "# classes  5" in base_log
