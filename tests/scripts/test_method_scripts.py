@@ -113,7 +113,7 @@ def test_coop_config_follows_shots(tmp_path):
 def test_tip_adapter_official_protocol_has_its_own_folder(out_root, digits_root):
     env = env_for(out_root, digits_root, VARIANTS="tipf", PROTOCOL="official")
     run_script("scripts/tip_adapter/main.sh", "digits", 4, *TIP_FAST, env_extra=env)
-    exp = out_root / "digits" / "TipAdapter" / "vit_b16_4shots"
+    exp = out_root / "digits" / "TipAdapter" / "tiny_4shots"
     assert (exp / "tipf_official" / "seed1" / "log.txt").is_file()
     res = json.load(open(exp / "tipf_official" / "seed1" / "results.json"))
     assert res["selection"]["name"] == "official" and res["selection"]["uses_test"]
