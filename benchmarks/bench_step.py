@@ -107,7 +107,8 @@ def build_case(case: str, mode: str, compiled: bool, args, device: torch.device)
         except ImportError:
             CoOp = None
         if CoOp is not None:
-            cfg = bench_cfg("CoOp", args.backbone, reference=reference, dataset=DATASET)
+            # compiled: the project's SPEED.COMPILE path (text tower) plus the image encoder below
+            cfg = bench_cfg("CoOp", args.backbone, reference=reference, compile=compiled, dataset=DATASET)
             cfg.TRAINER.COOP.PREC = "fp32"  # fp32 weights; the fast path adds bf16 autocast (SPEED.BF16)
             t = make_trainer(CoOp, cfg, names, device, clip)
             if compiled:

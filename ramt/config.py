@@ -70,6 +70,10 @@ def get_cfg_default() -> CN:
     _C.DATALOADER.NUM_WORKERS = 4
     _C.DATALOADER.K_TRANSFORMS = 1
     _C.DATALOADER.RETURN_IMG0 = False
+    # Project: decoded-image caches under <CACHE_DIR>/images (evaluation: the resized, centre-
+    # cropped uint8 test images; few-shot training: the decoded originals). Bitwise the same
+    # tensors as decoding the JPEGs; costs per dataset in docs/SPEED.md.
+    _C.DATALOADER.IMAGE_CACHE = True
     _C.DATALOADER.TRAIN_X = CN()
     _C.DATALOADER.TRAIN_X.SAMPLER = "RandomSampler"
     _C.DATALOADER.TRAIN_X.BATCH_SIZE = 32
@@ -122,9 +126,15 @@ def get_cfg_default() -> CN:
 
     # ------------------------------------------------------------------ train
     _C.TRAIN = CN()
+    # Resume state every N epochs; 0 = automatic: every epoch end unless saving is expensive
+    # (over 5% of the time since the last save), then at least every TRAIN.RESUME_EVERY_S seconds.
     _C.TRAIN.CHECKPOINT_FREQ = 0
+    # Project: see TRAIN.CHECKPOINT_FREQ; a negative value turns the automatic resume state off.
+    _C.TRAIN.RESUME_EVERY_S = 300.0
     _C.TRAIN.PRINT_FREQ = 10
     _C.TRAIN.COUNT_ITER = "train_x"
+    # Scalars (losses, acc, lr, mask sparsity) under <OUTPUT_DIR>/tensorboard/, as in Dassl.
+    _C.TRAIN.TENSORBOARD = True
 
     # ------------------------------------------------------------------- test
     _C.TEST = CN()

@@ -1,6 +1,8 @@
 """Stage 1 of the two-stage combinations: reuse the masks of a finished R-AMT run.
 
-``MASK.SOURCE_RUN`` names an R-AMT run folder (``<OUTPUT>/<dataset>/RAMT/vit_b16_<K>shots/seed<S>``).
+``MASK.SOURCE_RUN`` names an R-AMT run folder (``<OUTPUT>/<dataset>/RAMT/vit_b16_<K>shots/seed<S>``)
+or a mask file written from one (``python -m ramt.export RUN --format masks``; its header carries the
+run's ``mask_run.json``, so the same checks apply).
 Its ``mask_run.json`` says what the masks were trained on; the packed masks are found through the
 ``shared/checkpoint`` pointer. Before reuse, the backbone, layer selection, dataset, shots, seed,
 class subset and split fingerprint must match the current run (baselines spec section 4.1).
@@ -16,7 +18,15 @@ import torch.nn as nn
 from ramt.config import mask_layers
 from ramt.engine.checkpoint import load_checkpoint, pointed_checkpoint
 from ramt.mask_tuning import MASK_MODEL_NAME, read_run_info
-from ramt.masks import MaskSet, fold_masks_, load_packed_masks_, mask_fingerprint, normalize_layers
+from ramt.masks import (
+    MaskSet,
+    fold_masks_,
+    is_masks_file,
+    load_packed_masks_,
+    mask_fingerprint,
+    normalize_layers,
+    read_masks_file,
+)
 
 __all__ = ["MaskSourceError", "folded_source_encoder", "load_source_masks", "train_command"]
 
@@ -37,6 +47,27 @@ def _backbone(cfg) -> str:
     return cfg.MODEL.BACKBONE.NAME or os.path.basename(cfg.MODEL.BACKBONE.PATH)
 
 
+def check_source_identity(cfg, run_dir: str, split_fingerprint: str) -> None:
+    """The source run's recorded identity (``run.json``, docs/RUNS.md) must share this run's
+    backbone weights, split and code version (runs recorded before run.json are not checked)."""
+    import ramt
+    from ramt.clip.features import weights_identity
+    from ramt.runs import RUN_FILE, read_identity
+
+    recorded = read_identity(run_dir)
+    if recorded is None:
+        return
+    current = {"backbone": weights_identity(cfg), "split": split_fingerprint, "code": ramt.__version__}
+    diffs = [(k, recorded.get(k), v) for k, v in current.items() if recorded.get(k) != v]
+    if diffs:
+        shown = "; ".join(f"{k}: recorded {r!r}, now {c!r}" for k, r, c in diffs)
+        raise MaskSourceError(
+            f"The R-AMT run at {run_dir} was trained on something else ({os.path.join(run_dir, RUN_FILE)} "
+            f"differs in {shown}); its masks are not reused. Re-train it for this backbone and data with "
+            f"`{train_command(cfg)}` into another OUTPUT (or EXP), and point MASK.SOURCE_RUN at that folder."
+        )
+
+
 def load_source_masks(cfg, clip_model: nn.Module, dataset) -> tuple[MaskSet, dict]:
     """The binary masks of the R-AMT run ``cfg.MASK.SOURCE_RUN`` over ``clip_model.visual``.
 
@@ -53,13 +84,20 @@ def load_source_masks(cfg, clip_model: nn.Module, dataset) -> tuple[MaskSet, dic
             "MASK.SOURCE_RUN (the combination scripts do both)."
         )
     run_dir = os.path.abspath(os.path.expanduser(run_dir))
-    info_path = os.path.join(run_dir, "mask_run.json")
-    if not os.path.isfile(info_path):
+    if is_masks_file(run_dir):  # a mask file from `python -m ramt.export RUN --format masks`
+        payload, header = read_masks_file(run_dir)
+        info = dict(header.get("run") or {}, mask_fingerprint=header["fingerprint"])
+        info_path, ckpt_path = run_dir, run_dir
+    else:
+        info_path = os.path.join(run_dir, "mask_run.json")
+        payload = ckpt_path = None
+    if payload is None and not os.path.isfile(info_path):
         raise MaskSourceError(
             f"No finished R-AMT run at {run_dir} (missing {info_path}). Train it first with "
             f"`{train_command(cfg)}`, or point MASK.SOURCE_RUN at an existing R-AMT run folder."
         )
-    info = dict(read_run_info(run_dir))
+    if payload is None:
+        info = dict(read_run_info(run_dir))
     current = {
         "backbone": _backbone(cfg),
         "layers": list(normalize_layers(mask_layers(cfg))),
@@ -82,14 +120,16 @@ def load_source_masks(cfg, clip_model: nn.Module, dataset) -> tuple[MaskSet, dic
                 f"{want!r}. Use the R-AMT run of the same backbone, MASK.LAYERS, dataset, shots, seed and "
                 f"split (train it with `{train_command(cfg)}`)."
             )
-    model_dir = os.path.join(run_dir, MASK_MODEL_NAME)
-    ckpt_path = pointed_checkpoint(model_dir)
-    if ckpt_path is None:
-        raise MaskSourceError(
-            f"The R-AMT run at {run_dir} has no mask checkpoint ({model_dir}/checkpoint pointer missing or "
-            f"dangling). Re-train it with `{train_command(cfg)}` after removing the folder."
-        )
-    payload = load_checkpoint(ckpt_path)["state_dict"]
+    if payload is None:  # a run folder (a mask file carries no run.json of its own)
+        check_source_identity(cfg, run_dir, getattr(dataset, "split_fingerprint", ""))
+        model_dir = os.path.join(run_dir, MASK_MODEL_NAME)
+        ckpt_path = pointed_checkpoint(model_dir)
+        if ckpt_path is None:
+            raise MaskSourceError(
+                f"The R-AMT run at {run_dir} has no mask checkpoint ({model_dir}/checkpoint pointer missing or "
+                f"dangling). Re-train it with `{train_command(cfg)}` after removing the folder."
+            )
+        payload = load_checkpoint(ckpt_path)["state_dict"]
     mcfg = cfg.MASK
     mask_set = MaskSet.from_module(
         clip_model.visual, layers=mask_layers(cfg), init="1s", scale=mcfg.SCALE, threshold=mcfg.THRESHOLD

@@ -1,7 +1,8 @@
 """The paper's grid: build the job list, run it (locally, one job per GPU, or on Slurm), then report.
 
-``python -m ramt.sweep [--dry-run] [--all-shots] [--gpus 0,1,2,3 | --slurm ...]`` (also
-``bash scripts/reproduce_paper.sh``, which passes its arguments through).
+``python -m ramt.sweep [--dry-run] [--all-shots] [--worker] [--gpus 0,1,2,3 | --slurm ...]`` (also
+``bash scripts/reproduce_paper.sh``, which adds ``--worker`` and passes its arguments through).
+``--worker`` runs each dataset's jobs in one process (``ramt.worker``, docs/SPEED.md).
 
 One job is one (method, dataset, shots, seed) call of a runner script,
 ``SEEDS=<s> bash scripts/<method>/main.sh <dataset> <K> [KEY VALUE ...]``; zero-shot CLIP is one
@@ -18,6 +19,7 @@ runner (``run_local``) or an executor (``submit_slurm``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -44,6 +46,7 @@ __all__ = [
     "make_slurm_executor",
     "run_local",
     "submit_slurm",
+    "worker_jobs",
 ]
 
 # Runner script folder names, in run order (a combination reuses the R-AMT run of its cell).
@@ -144,6 +147,23 @@ def build_jobs(
                         )
                     )
     return jobs
+
+
+def worker_jobs(jobs: Sequence[Job], python: str = sys.executable) -> list[Job]:
+    """Worker mode: one job per dataset that runs all of that dataset's jobs, in order, in one
+    process (``python -m ramt.worker``: CLIP, text features, decoded images and compiled code are
+    loaded once). A combination's dependency on its R-AMT job stays inside the same worker."""
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.dataset, []).append(job)
+    out = []
+    for dataset, members in groups.items():
+        spec = [
+            {"name": j.name, "argv": list(j.argv), "env": j.env_dict, "deps": list(j.deps)} for j in members
+        ]
+        argv = (python, "-m", "ramt.worker", "--jobs", json.dumps(spec, separators=(",", ":")))
+        out.append(Job(f"worker/{dataset}", "worker", dataset, None, None, argv))
+    return out
 
 
 def format_job_list(jobs: Sequence[Job], header: str = "") -> str:
@@ -416,6 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="data root (env DATA of the scripts; default ./data)")
     p.add_argument("--gpus", type=_str_list, default=None, help="local GPUs, one worker each, e.g. '0,1,2,3'")
     p.add_argument("--no-report", action="store_true", help="do not run the collector at the end")
+    p.add_argument(
+        "--worker",
+        action="store_true",
+        help="worker mode: run each dataset's jobs in one process (python -m ramt.worker) that loads "
+        "CLIP, text features, decoded images and compiled code once; per GPU locally, per task on Slurm",
+    )
     s = p.add_argument_group("Slurm (through submitit; pip install submitit)")
     s.add_argument("--slurm", action="store_true", help="submit the jobs to Slurm instead of running them")
     s.add_argument("--partition", default=None)
@@ -471,6 +497,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     output = args.output or "output"
     print(f"[sweep] {len(jobs)} jobs ({header})")
+    n_jobs = len(jobs)
+    if args.worker:
+        jobs = worker_jobs(jobs)
+        print(f"[sweep] worker mode: {len(jobs)} worker process(es), one per dataset")
     if args.slurm:
         additional = dict(kv.split("=", 1) for kv in args.slurm_extra)
         executor = make_slurm_executor(
@@ -494,11 +524,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = run_local(jobs, gpus=args.gpus, runner=subprocess_runner(log_dir=log_dir))
     bad = {n: s for n, s in status.items() if s != "ok"}
     if bad:
-        print(f"[sweep] {len(bad)} of {len(jobs)} jobs did not finish:")
+        print(f"[sweep] {len(bad)} of {len(jobs)} {'workers' if args.worker else 'jobs'} did not finish:")
         for name, s in bad.items():
             print(f"  {s}: {name}")
     else:
-        print(f"[sweep] all {len(jobs)} jobs finished")
+        print(f"[sweep] all {n_jobs} jobs finished")
     if not args.no_report:
         if Path(output).is_dir():
             from ramt.report import main as report_main

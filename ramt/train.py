@@ -13,17 +13,31 @@ config files may also be named by the shipped configs' names (``--dataset-config
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import shlex
 import sys
+import time
 import traceback
 
 import torch
 
 from ramt.config import ConfigError, get_cfg_default, merge_from_file, merge_from_list
+from ramt.engine.checkpoint import RESUME_FILE
 from ramt.registry import TRAINER_REGISTRY
-from ramt.runs import is_finished
+from ramt.runs import (
+    RUN_FILE,
+    RunLock,
+    RunLockedError,
+    check_identity,
+    identity_digest,
+    is_finished,
+    log_is_finished,
+    run_identity,
+    write_identity,
+)
 from ramt.utils.env import collect_env_info
-from ramt.utils.logger import close_logger, setup_logger
+from ramt.utils.logger import Tee, close_logger, setup_logger
 from ramt.utils.seed import set_random_seed
 
 
@@ -111,50 +125,103 @@ def import_plugins() -> None:
     import ramt.trainers  # noqa: F401
 
 
-def check_output_dir(cfg, args) -> None:
-    """Never silently overwrite a finished run (one whose log.txt holds a result)."""
+def check_output_dir(cfg, args, identity: dict) -> None:
+    """Never silently overwrite a finished run, nor resume or reuse a different experiment."""
     if args.no_train:
         return
-    if is_finished(cfg.OUTPUT_DIR, test_log=args.eval_only):
+    finished = is_finished(cfg.OUTPUT_DIR, test_log=args.eval_only)
+    check_identity(cfg.OUTPUT_DIR, identity, finished=finished)
+    if finished:
         raise FileExistsError(
             f"Output folder {cfg.OUTPUT_DIR} already holds a finished run (its log.txt has a result). "
             "Choose another --output-dir, or delete that folder to run again."
         )
 
 
+def resume_command() -> str:
+    """The command that re-runs (and so resumes) this one: the runner script's when it set one."""
+    script = os.environ.get("RAMT_COMMAND", "").strip()
+    if script:
+        return script
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(".py") and os.path.basename(argv[0]) != "__main__.py":
+        if os.path.abspath(argv[0]) == os.path.abspath(__file__):
+            return shlex.join([sys.executable, "-m", "ramt.train", *argv[1:]])
+        return shlex.join([sys.executable, *argv])
+    return shlex.join(argv)
+
+
+def interrupted_message(trainer) -> str:
+    """One line after Ctrl-C: which epoch is saved and the command that resumes."""
+    if trainer is None or not hasattr(trainer, "epoch"):
+        return f"Interrupted before training started; nothing to resume. Run again with: {resume_command()}"
+    if getattr(trainer, "epochs_done", False):
+        return f"Interrupted after training (its final checkpoint is saved). Finish with: {resume_command()}"
+    where = f"Interrupted during epoch {trainer.epoch + 1}/{trainer.max_epoch}"
+    saved = int(getattr(trainer, "resume_saved_epoch", 0))
+    if saved > 0:
+        path = os.path.join(trainer.output_dir, RESUME_FILE)
+        return f"{where}; epoch {saved} is saved ({path}). Resume with: {resume_command()}"
+    return f"{where}; no epoch was saved yet (it restarts from epoch 1). Run again with: {resume_command()}"
+
+
 def main(args) -> int:
     cfg = setup_cfg(args)
     import_plugins()
     TRAINER_REGISTRY.get(cfg.TRAINER.NAME)  # fail fast on an unknown trainer, before any output
-    check_output_dir(cfg, args)
-    setup_logger(cfg.OUTPUT_DIR)
-    if cfg.SEED >= 0:
-        print(f"Setting fixed seed: {cfg.SEED}")
-        set_random_seed(cfg.SEED, deterministic=cfg.DETERMINISTIC)
-    if torch.cuda.is_available() and cfg.USE_CUDA and not cfg.DETERMINISTIC:
-        torch.backends.cudnn.benchmark = True
-    print_args(args, cfg)
-    print("Collecting env info ...")
-    print("** System info **\n" + collect_env_info() + "\n")
+    lock = None if args.no_train else RunLock(cfg.OUTPUT_DIR).acquire()
+    trainer = None
+    try:
+        identity = run_identity(cfg, eval_only=args.eval_only, load_epoch=args.load_epoch)
+        check_output_dir(cfg, args, identity)
+        setup_logger(cfg.OUTPUT_DIR)
+        if cfg.SPEED.COMPILE:
+            from ramt.config import resolve_cache_dir
+            from ramt.engine.compile_cache import enable_compile_caches
 
-    if cfg.VERBOSE:
-        print(f"Loading trainer: {cfg.TRAINER.NAME}")
-    trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
-    trainer = trainer_cls(cfg)
-    trainer.dataset_config_name = (
-        os.path.splitext(os.path.basename(args.dataset_config_file))[0] if args.dataset_config_file else ""
-    )
-    trainer.eval_only = args.eval_only
+            enable_compile_caches(resolve_cache_dir(cfg))
+        if cfg.SEED >= 0:
+            print(f"Setting fixed seed: {cfg.SEED}")
+            set_random_seed(cfg.SEED, deterministic=cfg.DETERMINISTIC)
+        if torch.cuda.is_available() and cfg.USE_CUDA and not cfg.DETERMINISTIC:
+            torch.backends.cudnn.benchmark = True
+        print_args(args, cfg)
+        print("Collecting env info ...")
+        print("** System info **\n" + collect_env_info() + "\n")
 
-    if args.eval_only:
-        trainer.load_model(args.model_dir, epoch=args.load_epoch)
-        trainer.test()
-        trainer.write_results()
-        print(f"Elapsed: {trainer.elapsed_str()}")
+        if cfg.VERBOSE:
+            print(f"Loading trainer: {cfg.TRAINER.NAME}")
+        trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
+        trainer = trainer_cls(cfg)
+        trainer.dataset_config_name = (
+            os.path.splitext(os.path.basename(args.dataset_config_file))[0]
+            if args.dataset_config_file
+            else ""
+        )
+        trainer.eval_only = args.eval_only
+        if not args.no_train:
+            identity["split"] = getattr(trainer.dm.dataset, "split_fingerprint", "")
+            check_identity(cfg.OUTPUT_DIR, identity)
+            write_identity(cfg.OUTPUT_DIR, identity)
+            print(
+                f"Identity of this run: {identity_digest(identity)} (recorded in {os.path.join(cfg.OUTPUT_DIR, RUN_FILE)})"
+            )
+
+        if args.eval_only:
+            trainer.load_model(args.model_dir, epoch=args.load_epoch)
+            trainer.test()
+            trainer.write_results()
+            print(f"Elapsed: {trainer.elapsed_str()}")
+            return 0
+        if not args.no_train:
+            trainer.train()
         return 0
-    if not args.no_train:
-        trainer.train()
-    return 0
+    except KeyboardInterrupt:
+        report_error(interrupted_message(trainer), prefix="")
+        return 130
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 USER_ERRORS = (
@@ -165,20 +232,72 @@ USER_ERRORS = (
     KeyError,
     NotImplementedError,
     FloatingPointError,
+    RunLockedError,
 )
+
+_OS_FIXES = {
+    errno.EACCES: "make the folder writable for you, or choose a writable --output-dir / OUTPUT",
+    errno.EPERM: "make the folder writable for you, or choose a writable --output-dir / OUTPUT",
+    errno.EROFS: "the file system is read-only: choose a writable --output-dir / OUTPUT",
+    errno.ENOSPC: "free disk space (or choose an --output-dir / OUTPUT and RAMT_CACHE_DIR on another disk), "
+    "then run the same command again: it resumes from the last saved epoch",
+    errno.EDQUOT: "your disk quota is exhausted: free space or write elsewhere, then run the same command again",
+    errno.ENOENT: "check the path (DATASET.ROOT, --output-dir, the dataset's split file; see docs/DATASETS.md)",
+}
+
+
+def os_error_message(e: OSError) -> str:
+    """One paragraph for an I/O failure: the path, the cause and the fix."""
+    path = e.filename or "(unknown path)"
+    cause = e.strerror or str(e)
+    fix = _OS_FIXES.get(e.errno, "check that the path exists and is writable, then run again")
+    return f"Cannot use {path}: {cause}. Fix: {fix}."
+
+
+def report_error(msg: str, prefix: str = "ERROR: ") -> None:
+    """Print ``msg`` once on the terminal (stderr) and, when logging, once into log.txt."""
+    line = f"{prefix}{msg}"
+    print(line, file=sys.stderr, flush=True)
+    if isinstance(sys.stdout, Tee):
+        try:
+            sys.stdout.file.write(line + "\n")
+            sys.stdout.file.flush()
+        except OSError:
+            pass
+
+
+def _set_aside_failed_log() -> None:
+    """A run that failed after printing its result must not look finished: its log is kept aside."""
+    if not isinstance(sys.stdout, Tee):
+        return
+    path = sys.stdout.path
+    if log_is_finished(path, test_log=None):
+        close_logger()
+        kept = f"{path}-{time.strftime('%Y-%m-%d-%H-%M-%S')}.incomplete"
+        try:
+            os.replace(path, kept)
+            print(f"The failed run's log is kept as {kept}", file=sys.stderr)
+        except OSError:
+            pass
 
 
 def cli(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return main(args)
-    except USER_ERRORS as e:
+    except (*USER_ERRORS, OSError, RuntimeError) as e:
         if os.environ.get("RAMT_DEBUG"):
             traceback.print_exc()
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"ERROR: {msg}", file=sys.stderr)
-        if sys.stdout is not sys.__stdout__:
-            print(f"ERROR: {msg}")  # also into log.txt
+        if isinstance(e, OSError) and e.errno is not None:
+            msg = os_error_message(e)  # raised by the system: name the path, the cause, the fix
+        elif isinstance(e, RuntimeError) and not isinstance(e, RunLockedError):
+            if not isinstance(e.__cause__, OSError):
+                raise
+            msg = os_error_message(e.__cause__)
+        else:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        report_error(msg)
+        _set_aside_failed_log()
         return 2 if not isinstance(e, FloatingPointError) else 1
     finally:
         close_logger()

@@ -5,6 +5,7 @@
 #   PYTHON  interpreter            (default python)
 #   PROTOCOL Tip-Adapter selection protocol (default "default"; "official": Tip-Adapter's own
 #            choices, which use test data; see docs/METHODS.md)
+#   RAMT_PLAN_FILE  (set by python -m ramt.worker) record the train.py calls instead of running them
 set -euo pipefail
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,6 +17,12 @@ PYTHON="${PYTHON:-python}"
 PROTOCOL="${PROTOCOL:-default}"
 
 die() { echo "ERROR: $*" >&2; exit 2; }
+
+# The command that re-runs (and so resumes) this script, printed by train.py after Ctrl-C.
+RAMT_COMMAND="$(printf '%s=%q ' DATA "$DATA" OUTPUT "$OUTPUT" SEEDS "$SEEDS")"
+[ -n "${EXP:-}" ] && RAMT_COMMAND+="$(printf 'EXP=%q ' "$EXP")"
+RAMT_COMMAND+="$(printf '%q ' bash "$0" "$@")"
+export RAMT_COMMAND="${RAMT_COMMAND% }"
 
 # require_dataset NAME: the dataset config must exist.
 require_dataset() {
@@ -32,21 +39,32 @@ require_shots() {
   [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] || die "SHOTS must be a positive integer (1, 2, 4, 8 or 16), got '$1'"
 }
 
-# is_finished DIR [--test-log]: the run's log.txt holds a result after the end signal.
+# is_finished DIR [--test-log] [-- TRAIN_ARGS...]: the run's log.txt holds a result after the end
+# signal (ramt.runs); with TRAIN_ARGS, exit 3 (after an ERROR) when DIR holds another experiment.
 is_finished() { "$PYTHON" -m ramt.runs is-finished "$@"; }
 
-# run_train DIR [--test-log] -- TRAIN_ARGS...: skip finished runs, (re-)run the others.
+# run_train DIR [--test-log] -- TRAIN_ARGS...: skip finished runs of the same experiment, (re-)run
+# unfinished ones, stop on a folder that holds a different experiment (docs/RUNS.md).
 run_train() {
   local dir="$1"; shift
   local mode=()
   if [ "${1:-}" = "--test-log" ]; then mode=(--test-log); shift; fi
   [ "${1:-}" = "--" ] && shift
-  if is_finished "$dir" "${mode[@]}"; then
-    echo "Skip ${dir}: finished (its log.txt holds a result)"
-    return 0
-  fi
+  local rc=0
+  is_finished "$dir" "${mode[@]}" -- --root "$DATA" --output-dir "$dir" "$@" || rc=$?
+  case "$rc" in
+    0) echo "Skip ${dir}: finished (its log.txt holds a result of the same experiment)"; return 0 ;;
+    1) ;;
+    *) exit "$rc" ;;
+  esac
   if [ -d "$dir" ]; then
-    echo "Re-run ${dir}: unfinished (resumes from its last checkpoint when there is one)"
+    echo "Re-run ${dir}: unfinished (resumes from its last saved epoch when there is one)"
+  fi
+  if [ -n "${RAMT_PLAN_FILE:-}" ]; then
+    # Worker mode (python -m ramt.worker): record the train.py arguments; the worker runs them
+    # in its own process. One record: the folder to run in, the NUL-separated arguments, the end marker.
+    printf '%s\0' "$ROOT_DIR" --root "$DATA" --output-dir "$dir" "$@" "--ramt-plan-end--" >> "$RAMT_PLAN_FILE"
+    return 0
   fi
   echo "Run ${dir}"
   "$PYTHON" train.py --root "$DATA" --output-dir "$dir" "$@"

@@ -10,8 +10,19 @@
 #   bash scripts/reproduce_paper.sh --slurm --partition gpu --timeout-min 720
 #   bash scripts/reproduce_paper.sh --datasets digits --extra "MODEL.BACKBONE.NAME tiny"
 #
+# Worker mode is on: each dataset's jobs run in one process (per GPU locally, per task on
+# Slurm) that loads CLIP, text features, decoded images and compiled code once, with the same
+# results as one process per job (docs/SPEED.md). --no-worker runs one process per job.
+#
 # Resumable: re-run the same command; every runner script skips finished seeds and re-runs
-# crashed ones. All arguments go to `python -m ramt.sweep` (see --help).
+# crashed ones. The other arguments go to `python -m ramt.sweep` (see --help).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-exec "${PYTHON:-python}" -m ramt.sweep "$@"
+ARGS=(--worker)
+for a in "$@"; do
+  if [ "$a" = "--no-worker" ]; then ARGS=(); fi
+done
+for a in "$@"; do
+  [ "$a" = "--no-worker" ] || ARGS+=("$a")
+done
+exec "${PYTHON:-python}" -m ramt.sweep "${ARGS[@]}"

@@ -7,6 +7,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.clip_fixtures",
     "tests.fixtures.data_fixtures",
+    "tests.fixtures.run_fixtures",
     "tests.fixtures.trainer_fixtures",
 ]
 

@@ -170,7 +170,7 @@ def test_slurm_submission_dependencies():
 
 
 def test_slurm_sbatch_text_has_dependency(tmp_path):
-    submitit = pytest.importorskip("submitit")
+    import submitit
     from submitit.slurm.slurm import _make_sbatch_string
 
     text = _make_sbatch_string(
@@ -187,7 +187,6 @@ def test_slurm_sbatch_text_has_dependency(tmp_path):
 
 
 def test_submitit_local_executor_runs_in_waves(tmp_path):
-    pytest.importorskip("submitit")
     from ramt.sweep import make_slurm_executor
 
     marker = tmp_path / "order.txt"

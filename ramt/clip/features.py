@@ -1,9 +1,11 @@
 """Image features of frozen encoders, cached on disk and shared across seeds and methods.
 
 Zero-shot CLIP, CoOp evaluation and Tip-Adapter evaluate a frozen image encoder on a
-deterministic test transform, so the features of a split depend only on (encoder identity,
-image list, transform, precision). They are computed once and stored under
-``<CACHE_DIR>/features/<key>.pt`` (atomic write); every later run loads them.
+deterministic test transform, so the features of a split depend only on (encoder weights,
+image list and contents, transform, precision, code version). They are computed once and stored
+under ``<CACHE_DIR>/features/<key>.pt`` (atomic write); every later run loads them. The key covers
+each image's path, label, size and modification time (ns), so an image changed in place
+invalidates the entry; the weights enter by their content digest (:func:`weights_identity`).
 """
 
 from __future__ import annotations
@@ -28,9 +30,16 @@ def feature_cache_key(**parts) -> str:
 
 
 def items_fingerprint(impaths: Sequence[str], labels: Sequence[int]) -> str:
+    """Hash of each item's path, label, file size and modification time (ns; missing files hash
+    as such), so that rewriting an image in place changes the fingerprint."""
     h = hashlib.sha256()
     for p, y in zip(impaths, labels):
-        h.update(f"{p}\t{y}\n".encode())
+        try:
+            st = os.stat(p)
+            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        h.update(f"{p}\t{y}\t{stamp}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -81,13 +90,63 @@ def tiny_weights_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def backbone_identity(cfg) -> str:
-    """Identify the CLIP weights: a local file by path, size and mtime; ``tiny`` by its weights;
-    an OpenAI model by name."""
+def file_sha256(path: str, cache_dir: Optional[str] = None) -> str:
+    """SHA-256 of a file, remembered in ``<cache_dir>/digests.json`` by (path, size, mtime_ns)."""
+    path = os.path.abspath(os.path.expanduser(path))
+    st = os.stat(path)
+    stamp = f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    memo_path = os.path.join(cache_dir, "digests.json") if cache_dir else ""
+    memo: dict = {}
+    if memo_path and os.path.isfile(memo_path):
+        try:
+            with open(memo_path, encoding="utf-8") as f:
+                memo = json.load(f)
+        except (OSError, ValueError):
+            memo = {}
+    if isinstance(memo.get(stamp), str):
+        return memo[stamp]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    if memo_path:
+        memo[stamp] = digest
+        try:
+            from ramt.utils.io import atomic_write_json
+
+            atomic_write_json(memo_path, memo)
+        except OSError:  # a read-only cache only costs the hash next time
+            pass
+    return digest
+
+
+def weights_identity(cfg) -> str:
+    """Identify the CLIP weights by content: a local file (``MODEL.BACKBONE.PATH``, or OpenAI's file
+    found in the CLIP folders) by its SHA-256, ``tiny`` by the hash of its weights, an OpenAI model
+    that open_clip would download by its name (OpenAI's files are fixed)."""
+    from ramt.config import resolve_cache_dir
+
+    cache = resolve_cache_dir(cfg)
     path = cfg.MODEL.BACKBONE.PATH
+    name = cfg.MODEL.BACKBONE.NAME
     if path:
-        st = os.stat(path)
-        return f"file:{os.path.abspath(path)}:{st.st_size}:{int(st.st_mtime)}"
-    if cfg.MODEL.BACKBONE.NAME == "tiny":
-        return f"name:tiny:{tiny_weights_fingerprint()}"
-    return f"name:{cfg.MODEL.BACKBONE.NAME}"
+        return f"sha256:{file_sha256(path, cache)}"
+    if name == "tiny":
+        return f"tiny:{tiny_weights_fingerprint()}"
+    from ramt.clip.backend import OPENAI_FILES, clip_search_dirs
+
+    fname = OPENAI_FILES.get(name)
+    for d in clip_search_dirs() if fname else []:
+        candidate = os.path.join(d, fname)
+        if os.path.isfile(candidate):
+            return f"sha256:{file_sha256(candidate, cache)}"
+    pretrained = str(cfg.MODEL.BACKBONE.get("PRETRAINED", "") or "")
+    return f"open_clip:{name}:{pretrained}" if pretrained else f"openai:{name}"
+
+
+def backbone_identity(cfg) -> str:
+    """The weights' identity plus the code version (the feature cache's backbone key)."""
+    import ramt
+
+    return f"{weights_identity(cfg)}:code {ramt.__version__}"

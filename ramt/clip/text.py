@@ -11,7 +11,7 @@ causal mask no position attends to later ones, so the pooled EOT features are un
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Union
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -48,8 +48,12 @@ def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _text_tower(model: nn.Module, x: Tensor, tokens: Tensor, truncate: bool) -> Tensor:
-    """CLIP's text transformer from token embeddings ``x [N, L, W]``; pooled at ``tokens.argmax``."""
+def _text_tower(
+    model: nn.Module, x: Tensor, tokens: Tensor, truncate: bool, cast_dtype: Optional[torch.dtype] = None
+) -> Tensor:
+    """CLIP's text transformer from token embeddings ``x [N, L, W]``; pooled at ``tokens.argmax``.
+
+    ``cast_dtype`` overrides the dtype the embeddings are cast to (default: the tower's)."""
     pool = getattr(model, "text_pool_type", "argmax")
     if pool != "argmax":
         raise ValueError(f"Only CLIP's EOT (argmax) text pooling is supported, not {pool!r}.")
@@ -58,7 +62,7 @@ def _text_tower(model: nn.Module, x: Tensor, tokens: Tensor, truncate: bool) -> 
             f"Embeddings [N, L, W] and tokens [N, L] disagree: {tuple(x.shape)} vs {tuple(tokens.shape)}."
         )
     eot = tokens.argmax(dim=-1).to(x.device)
-    dtype = model.transformer.get_cast_dtype()
+    dtype = cast_dtype or model.transformer.get_cast_dtype()
     attn_mask = model.attn_mask
     length = x.shape[1]
     if truncate and attn_mask is not None:  # exact only under a causal mask
@@ -85,14 +89,18 @@ def encode_text_tokens(model: nn.Module, tokens: Tensor, truncate: bool = True) 
 
 
 def encode_prompt_embeddings(
-    model: nn.Module, embeddings: Tensor, tokens: Tensor, truncate: bool = True
+    model: nn.Module,
+    embeddings: Tensor,
+    tokens: Tensor,
+    truncate: bool = True,
+    cast_dtype: Optional[torch.dtype] = None,
 ) -> Tensor:
     """Unnormalised text features ``[N, D]`` from token embeddings ``[N, 77, W]`` (CoOp's prompts).
 
     ``tokens [N, 77]`` are the ids the embeddings stand for; only their arg-max (the EOT position)
     is used. Gradients flow into ``embeddings``.
     """
-    return _text_tower(model, embeddings, tokens, truncate)
+    return _text_tower(model, embeddings, tokens, truncate, cast_dtype)
 
 
 def format_classnames(classnames: Iterable[str], lowercase: bool = False) -> list[str]:
@@ -129,6 +137,12 @@ def build_text_classifier(
     for t in templates:
         if "{}" not in t:
             raise ValueError(f"Template {t!r} has no '{{}}' placeholder for the class name.")
+    from ramt.clip.shared import cached_text, store_text, text_key
+
+    memo = text_key(model, names, templates, normalize_each=normalize_each)
+    shared = cached_text(memo)
+    if shared is not None:  # worker mode: computed by an earlier job of this process
+        return shared.to(device)
     texts = [t.format(n) for n in names for t in templates]  # class-major
     tokens = tokenize(texts)
     feats = torch.cat(
@@ -140,7 +154,9 @@ def build_text_classifier(
     feats = feats.view(len(names), len(templates), -1)
     if normalize_each:
         feats = normalize(feats)
-    return normalize(feats.mean(dim=1)).to(device)
+    out = normalize(feats.mean(dim=1))
+    store_text(memo, out)
+    return out.to(device)
 
 
 def encode_images(model: nn.Module, images: Tensor) -> Tensor:

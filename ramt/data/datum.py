@@ -134,6 +134,13 @@ class DatasetBase:
                     f"(e.g. {bad[0]}); they must share the label space of the class list."
                 )
 
+    def drop_items(self, impaths) -> None:
+        """Remove the items whose image path is in ``impaths`` from every list (bad images)."""
+        bad = set(impaths)
+        self._train_x = [d for d in self._train_x if d.impath not in bad]
+        self._val = [d for d in self._val if d.impath not in bad] if self._val is not None else None
+        self._test = [d for d in self._test if d.impath not in bad]
+
     @property
     def train_x(self) -> list:
         return self._train_x

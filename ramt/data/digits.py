@@ -72,15 +72,16 @@ def ensure_digits(root: str, verbose: bool = True) -> str:
     if _is_complete(target):
         return target
     if os.path.exists(target):
-        raise RuntimeError(
-            f"{target} exists but has no {DIGITS_SPLIT_FILE}; it is not a complete Digits dataset. "
+        raise FileNotFoundError(
+            f"{target} exists but has no {DIGITS_SPLIT_FILE} (the split file is missing); it is not a complete "
+            "Digits dataset. "
             "Remove the folder so it can be regenerated, or point --root elsewhere."
         )
     try:
         os.makedirs(root, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=f".{DIGITS_FOLDER}.tmp-", dir=root)
     except OSError as e:
-        raise RuntimeError(
+        raise PermissionError(
             f"Cannot create the Digits dataset under {root} ({e}). The data root must be writable once "
             "to generate it; pass a writable --root (DATASET.ROOT)."
         ) from e

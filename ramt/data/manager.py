@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Optional
 
@@ -69,9 +68,9 @@ def build_dataset(cfg):
 class DatasetWrapper(Dataset):
     """Turn a list of :class:`Datum` into dict samples (``img``, ``label``, ``domain``, ``impath``, ``index``).
 
-    An unreadable image raises :class:`BadImageError` naming its path. With
-    ``DATASET.SKIP_BAD_IMAGES`` it logs a warning and returns the next readable item of the list
-    (wrapping around) in its place, label included.
+    An unreadable image raises :class:`BadImageError` naming its path. (With
+    ``DATASET.SKIP_BAD_IMAGES`` the :class:`DataManager` has already dropped unreadable images
+    from the split, see :func:`drop_bad_images`.)
     """
 
     def __init__(self, cfg, data_source: Sequence[Datum], transform=None, is_train: bool = False):
@@ -81,7 +80,6 @@ class DatasetWrapper(Dataset):
         self.is_train = is_train
         self.k_tfm = int(cfg.DATALOADER.K_TRANSFORMS) if is_train else 1
         self.return_img0 = bool(cfg.DATALOADER.RETURN_IMG0)
-        self.skip_bad = bool(cfg.DATASET.SKIP_BAD_IMAGES)
         if self.k_tfm > 1 and transform is None:
             raise ValueError("DATALOADER.K_TRANSFORMS > 1 needs a transform (INPUT.NO_TRANSFORM is True).")
         self.to_tensor = build_to_tensor(cfg)
@@ -89,22 +87,10 @@ class DatasetWrapper(Dataset):
     def __len__(self) -> int:
         return len(self.data_source)
 
-    def _load(self, idx: int):
-        n = len(self.data_source)
-        for step in range(n):
-            j = (idx + step) % n
-            item = self.data_source[j]
-            try:
-                return j, item, read_image(item.impath)
-            except BadImageError as e:
-                if not self.skip_bad:
-                    raise
-                warnings.warn(f"Skipping bad image (DATASET.SKIP_BAD_IMAGES): {e}", stacklevel=2)
-        raise BadImageError(f"No readable image in the data source ({n} items); see the warnings above.")
-
     def __getitem__(self, idx: int) -> dict:
-        j, item, img0 = self._load(idx)
-        output = {"label": item.label, "domain": item.domain, "impath": item.impath, "index": j}
+        item = self.data_source[idx]
+        img0 = read_image(item.impath)
+        output = {"label": item.label, "domain": item.domain, "impath": item.impath, "index": idx}
         if self.transform is None:
             output["img"] = self.to_tensor(img0)
         elif self.k_tfm > 1:
@@ -148,6 +134,17 @@ def build_data_loader(
         sampler_type = cfg.DATALOADER.TRAIN_X.SAMPLER if is_train else cfg.DATALOADER.TEST.SAMPLER
     if sampler_type not in _SAMPLERS:
         raise ValueError(f"Unknown sampler {sampler_type!r}; supported: {', '.join(_SAMPLERS)}.")
+    pin_memory = bool(cfg.USE_CUDA and torch.cuda.is_available())
+    if dataset_wrapper is None:
+        # Decoded-image caches (DATALOADER.IMAGE_CACHE, docs/SPEED.md): same tensors, no re-decoding.
+        from .image_cache import cached_eval_loader, originals_wrapper
+
+        if is_train:
+            dataset_wrapper = originals_wrapper(cfg, data_source, tfm)
+        elif not drop_last:
+            cached = cached_eval_loader(cfg, data_source, batch_size, tfm, sampler_type, pin_memory)
+            if cached is not None:
+                return cached
     wrapper = (dataset_wrapper or DatasetWrapper)(cfg, data_source, transform=tfm, is_train=is_train)
     sampler = RandomSampler(wrapper) if sampler_type == "RandomSampler" else SequentialSampler(wrapper)
     if drop_last is None:
@@ -160,11 +157,59 @@ def build_data_loader(
         sampler=sampler,
         num_workers=num_workers,
         drop_last=drop_last,
-        pin_memory=bool(cfg.USE_CUDA and torch.cuda.is_available()),
+        pin_memory=pin_memory,
         # Fresh workers each epoch: their seeds come from the main RNG, so a resumed run
         # draws the same augmentations as an uninterrupted one.
         persistent_workers=False,
     )
+
+
+class _ImageCheck(Dataset):
+    """``(index, error)`` per image; ``error`` is "" for a readable image."""
+
+    def __init__(self, impaths: Sequence[str]) -> None:
+        self.impaths = impaths
+
+    def __len__(self) -> int:
+        return len(self.impaths)
+
+    def __getitem__(self, idx: int):
+        try:
+            read_image(self.impaths[idx])
+            return idx, ""
+        except BadImageError as e:
+            return idx, str(e)
+
+
+def drop_bad_images(dataset, num_workers: int = 0) -> list[str]:
+    """Decode every listed image once and drop the unreadable ones from the split (in place).
+
+    Returns their paths (sorted). A dropped image is not replaced: the split is smaller by one.
+    """
+    impaths = sorted(
+        {d.impath for items in (dataset.train_x, dataset.val or [], dataset.test) for d in items}
+    )
+    loader = DataLoader(
+        _ImageCheck(impaths),
+        batch_size=64,
+        num_workers=max(0, min(int(num_workers), os.cpu_count() or 1)),
+        collate_fn=lambda batch: batch,
+    )
+    bad = [impaths[i] for chunk in loader for i, err in chunk if err]
+    if bad:
+        dataset.drop_items(bad)
+    return bad
+
+
+def report_bad_images(bad: Sequence[str], limit: int = 20) -> None:
+    """Print the count and paths of the dropped images (into log.txt when logging)."""
+    if not bad:
+        return
+    print(f"Skipped {len(bad)} bad image(s) (DATASET.SKIP_BAD_IMAGES True); they are dropped from the split:")
+    for path in bad[:limit]:
+        print(f"  {path}")
+    if len(bad) > limit:
+        print(f"  ... and {len(bad) - limit} more (all listed in results.json)")
 
 
 def check_files(dataset) -> None:
@@ -189,6 +234,10 @@ class DataManager:
         self._dataset = dataset if dataset is not None else build_dataset(cfg)
         if cfg.DATASET.CHECK_FILES:
             check_files(self._dataset)
+        self.bad_images: list[str] = []
+        if cfg.DATASET.SKIP_BAD_IMAGES:
+            self.bad_images = drop_bad_images(self._dataset, cfg.DATALOADER.NUM_WORKERS)
+            report_bad_images(self.bad_images)
         self.preprocess = resolve_preprocess(cfg)
         if not cfg.INPUT.NO_TRANSFORM:
             print(f"Preprocessing: {self.preprocess.describe()} ({self.preprocess.source})")

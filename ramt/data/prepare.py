@@ -407,18 +407,29 @@ def _resolve_names(names: Sequence[str], parser: argparse.ArgumentParser) -> tup
 
 
 def _verify_only(names, explicit, root: Path, args, log) -> int:
+    """Verify every requested dataset (``all`` requests all of them); a missing one is a problem."""
     full = args.sample is None
     sample = args.sample or 0
-    bad = 0
+    missing, broken = [], []
     for name in names:
         rep = verify_dataset(name, root, full=full, sample=sample)
-        if rep.missing_folder and not explicit:
-            log(f"[--]   {name}: not present ({rep.folder})")
-            continue
+        if rep.missing_folder:
+            missing.append(name)
+            if not explicit:
+                log(f"[!!]   {name}: not present ({rep.folder})")
+                continue
         log(rep.format(args.max_problems))
-        bad += not rep.ok
-    log(f"verify: {len(names)} dataset(s) checked under {root}, {bad} with problems")
-    return EXIT_PROBLEMS if bad else EXIT_OK
+        if not rep.ok and not rep.missing_folder:
+            broken.append(name)
+    log(
+        f"verify: {len(names)} dataset(s) checked under {root}, {len(missing)} missing, "
+        f"{len(broken)} with problems"
+    )
+    if missing:
+        log(f"missing: {', '.join(missing)} (prepare them with `python -m ramt.data.prepare NAME`)")
+    if broken:
+        log(f"with problems: {', '.join(broken)} (see above)")
+    return EXIT_PROBLEMS if missing or broken else EXIT_OK
 
 
 def main(argv: Optional[Sequence[str]] = None, log: Callable[[str], None] = print) -> int:

@@ -15,6 +15,8 @@ from ramt.utils.io import atomic_torch_save, atomic_write_text, mkdir_if_missing
 
 POINTER = "checkpoint"
 RESUME_FILE = "resume.pth.tar"
+#: Suffix of the previous resume state, kept as the fallback for a damaged latest one.
+PREVIOUS_SUFFIX = ".prev"
 
 
 def save_checkpoint(state: dict, save_dir: str, model_name: str = "", is_best: bool = False) -> str:

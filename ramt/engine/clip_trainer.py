@@ -9,7 +9,6 @@ from typing import Callable, Optional
 import torch
 
 from ramt.clip.backbones import BackboneIdentity, resolve_preprocess
-from ramt.clip.backend import load_backbone
 from ramt.clip.features import (
     backbone_identity,
     cached_features,
@@ -17,6 +16,7 @@ from ramt.clip.features import (
     feature_cache_key,
     items_fingerprint,
 )
+from ramt.clip.shared import load_backbone_shared
 from ramt.config import resolve_cache_dir
 from ramt.engine.precision import attention_kernels, autocast, use_bf16
 from ramt.engine.trainer import TrainerX
@@ -35,7 +35,8 @@ class ClipTrainer(TrainerX):
         bb = cfg.MODEL.BACKBONE
         name = bb.NAME or bb.PATH
         print(f"Loading CLIP (backbone: {name})")
-        loaded = load_backbone(
+        # (worker mode: a deep copy of the model this process loaded first, docs/SPEED.md)
+        loaded = load_backbone_shared(
             bb.NAME, bb.PATH, device="cpu", pretrained=bb.PRETRAINED, allow_pickle=bb.ALLOW_PICKLE
         )
         ident = loaded.identity

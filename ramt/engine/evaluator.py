@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ramt.registry import EVALUATOR_REGISTRY
+from ramt.runs import TEST_LOG_SIGNAL
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -59,7 +60,7 @@ class Classification:
         results["error_rate"] = 100.0 - acc
         results["macro_f1"] = f1
         print(
-            "=> result\n"
+            f"{TEST_LOG_SIGNAL}\n"
             f"* total: {self._total:,}\n"
             f"* correct: {self._correct:,}\n"
             f"* accuracy: {acc:.2f}%\n"

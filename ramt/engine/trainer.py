@@ -15,6 +15,7 @@ import yaml
 from tqdm import tqdm
 
 from ramt.engine.checkpoint import (
+    PREVIOUS_SUFFIX,
     RESUME_FILE,
     load_checkpoint,
     pointed_checkpoint,
@@ -22,11 +23,16 @@ from ramt.engine.checkpoint import (
     save_checkpoint,
 )
 from ramt.engine.evaluator import build_evaluator
+from ramt.engine.tensorboard import TensorBoardLog
+from ramt.runs import END_SIGNAL
 from ramt.utils.io import atomic_torch_save, atomic_write_json
 from ramt.utils.meters import AverageMeter, MetricMeter
 from ramt.utils.seed import get_rng_state, set_rng_state
 
 RESULTS_FILE = "results.json"
+#: With ``TRAIN.CHECKPOINT_FREQ 0``, an epoch's resume state is skipped when the previous save
+#: cost more than this fraction of the time since it (and ``TRAIN.RESUME_EVERY_S`` has not passed).
+RESUME_MAX_OVERHEAD = 0.05
 
 
 def cfg_to_dict(cfg) -> dict:
@@ -41,6 +47,7 @@ class TrainerBase:
         self._models: OrderedDict[str, nn.Module] = OrderedDict()
         self._optims: OrderedDict[str, Optional[torch.optim.Optimizer]] = OrderedDict()
         self._scheds: OrderedDict[str, object] = OrderedDict()
+        self.resume_saved_epoch = 0  # the epoch whose resume state is on disk (0: none)
 
     # ------------------------------------------------------------ registry
     def register_model(self, name: str = "model", model=None, optim=None, sched=None) -> None:
@@ -85,7 +92,11 @@ class TrainerBase:
             save_checkpoint(state, os.path.join(directory, name), model_name=model_name, is_best=is_best)
 
     def save_resume_state(self, epoch: int, directory: str) -> None:
-        """Write the full training state (real-valued weights, optimisers, schedulers, RNG) atomically."""
+        """Write the full training state (real-valued weights, optimisers, schedulers, RNG) atomically.
+
+        The previous state is kept as ``resume.pth.tar.prev``, the fallback for a damaged latest file.
+        """
+        started = time.monotonic()
         state = {"epoch": epoch + 1, "rng": get_rng_state(), "models": {}}
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
@@ -95,30 +106,70 @@ class TrainerBase:
                 "scheduler": sched.state_dict() if sched is not None else None,
             }
         path = os.path.join(directory, RESUME_FILE)
+        if os.path.isfile(path):
+            os.replace(path, path + PREVIOUS_SUFFIX)
         atomic_torch_save(state, path)
+        self.resume_saved_epoch = epoch + 1
+        self._resume_saved_at = time.monotonic()
+        self._resume_save_cost = self._resume_saved_at - started
         print(f"Resume state saved to {path}")
 
-    def resume_model_if_exist(self, directory: str) -> int:
-        """Continue from ``resume.pth.tar`` or a finished run's final checkpoints; return the start epoch."""
+    def resume_state_due(self) -> bool:
+        """The automatic cadence (``TRAIN.CHECKPOINT_FREQ 0``): every epoch end, except that an
+        expensive save (over ``RESUME_MAX_OVERHEAD`` of the time since the last one) waits until
+        ``TRAIN.RESUME_EVERY_S`` seconds have passed; ``TRAIN.RESUME_EVERY_S`` < 0 turns it off."""
+        every = float(self.cfg.TRAIN.RESUME_EVERY_S)
+        if every < 0:
+            return False
+        saved_at = getattr(self, "_resume_saved_at", None)
+        if saved_at is None:
+            return True
+        since = time.monotonic() - saved_at
+        return since >= every or self._resume_save_cost <= RESUME_MAX_OVERHEAD * since
+
+    def _read_resume_state(self, directory: str) -> Optional[dict]:
+        """The newest readable resume state (latest, else the previous one), warning about damaged files."""
         names = self.get_model_names()
-        resume_path = os.path.join(directory, RESUME_FILE)
-        if os.path.isfile(resume_path):
+        latest = os.path.join(directory, RESUME_FILE)
+        for path in (latest, latest + PREVIOUS_SUFFIX):
+            if not os.path.isfile(path):
+                continue
+            try:
+                state = load_checkpoint(path)
+                if not all(n in state["models"] for n in names) or "rng" not in state:
+                    raise ValueError(f"it lacks the state of {names} or the RNG state")
+                int(state["epoch"])
+            except Exception as e:  # truncated, foreign or damaged: never block the re-run
+                print(
+                    f"Warning: ignoring the damaged resume state {path} ({type(e).__name__}: {e}); "
+                    "falling back to the previous resume state, else to a fresh start."
+                )
+                continue
+            print(f'Loading checkpoint from "{path}"')
+            return state
+        return None
+
+    def resume_model_if_exist(self, directory: str) -> int:
+        """Continue from the resume state or a finished run's final checkpoints; return the start epoch."""
+        names = self.get_model_names()
+        if any(os.path.isfile(os.path.join(directory, RESUME_FILE + s)) for s in ("", PREVIOUS_SUFFIX)):
             print(f"Found checkpoint at {directory} (will resume training)")
-            print(f'Loading checkpoint from "{resume_path}"')
-            state = load_checkpoint(resume_path)
-            for name in names:
-                entry = state["models"][name]
-                self._models[name].load_state_dict(entry["state_dict"])
-                print("Loaded model weights")
-                if entry["optimizer"] is not None and self._optims[name] is not None:
-                    self._optims[name].load_state_dict(entry["optimizer"])
-                    print("Loaded optimizer")
-                if entry["scheduler"] is not None and self._scheds[name] is not None:
-                    self._scheds[name].load_state_dict(entry["scheduler"])
-                    print("Loaded scheduler")
-            set_rng_state(state["rng"])
-            print(f"Previous epoch: {state['epoch']}")
-            return int(state["epoch"])
+            state = self._read_resume_state(directory)
+            if state is not None:
+                for name in names:
+                    entry = state["models"][name]
+                    self._models[name].load_state_dict(entry["state_dict"])
+                    print("Loaded model weights")
+                    if entry["optimizer"] is not None and self._optims[name] is not None:
+                        self._optims[name].load_state_dict(entry["optimizer"])
+                        print("Loaded optimizer")
+                    if entry["scheduler"] is not None and self._scheds[name] is not None:
+                        self._scheds[name].load_state_dict(entry["scheduler"])
+                        print("Loaded scheduler")
+                set_rng_state(state["rng"])
+                print(f"Previous epoch: {state['epoch']}")
+                self.resume_saved_epoch = int(state["epoch"])
+                return int(state["epoch"])
         finals = [pointed_checkpoint(os.path.join(directory, n)) for n in names]
         if names and all(finals):
             states = [load_checkpoint(p) for p in finals]
@@ -207,6 +258,7 @@ class TrainerBase:
             self.before_epoch()
             self.run_epoch()
             self.after_epoch()
+        self.epochs_done = True  # every epoch and the final checkpoint are saved
         self.after_train()
 
     def before_train(self) -> None:
@@ -242,10 +294,14 @@ class SimpleTrainer(TrainerBase):
         self.cfg = cfg
         self.extra_results: dict = {}
         self._time_start = time.time()
+        self.tensorboard = TensorBoardLog.from_cfg(cfg, self.output_dir)
+        # Where the run's wall time goes (results.json "timing"; benchmarks/bench_sweep.py).
+        self.timing = {"setup": 0.0, "data": 0.0, "steps": 0.0, "eval": 0.0, "n_steps": 0, "n_eval_images": 0}
         self.build_data_loader()
         self.build_model()
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
         self.best_result = -float("inf")
+        self.timing["setup"] = time.time() - self._time_start
 
     def check_cfg(self, cfg) -> None:
         """Trainers validate their own config keys here."""
@@ -298,16 +354,22 @@ class SimpleTrainer(TrainerBase):
                 self.save_model(self.epoch, self.output_dir, is_best=True, val_result=curr_result)
         if last_epoch:
             self.save_model(self.epoch, self.output_dir)
-            remove_if_exists(os.path.join(self.output_dir, RESUME_FILE))
-        elif freq > 0 and (self.epoch + 1) % freq == 0:
+            for suffix in ("", PREVIOUS_SUFFIX):
+                remove_if_exists(os.path.join(self.output_dir, RESUME_FILE + suffix))
+        elif freq > 0:
+            if (self.epoch + 1) % freq == 0:
+                self.save_resume_state(self.epoch, self.output_dir)
+        elif self.resume_state_due():
             self.save_resume_state(self.epoch, self.output_dir)
+        self.tensorboard.epoch(self)
 
     def after_train(self) -> None:
-        print("Finish training")
+        print(END_SIGNAL)
         if not self.cfg.TEST.NO_TEST:
             self.deploy_final_model()
             self.test()
             self.write_results()
+        self.tensorboard.close()
         print(f"Elapsed: {self.elapsed_str()}")
 
     def deploy_final_model(self) -> None:
@@ -336,6 +398,13 @@ class SimpleTrainer(TrainerBase):
 
     @torch.no_grad()
     def test(self, split: Optional[str] = None) -> float:
+        t0 = time.time()
+        try:
+            return self._test(split)
+        finally:
+            self.timing["eval"] += time.time() - t0
+
+    def _test(self, split: Optional[str] = None) -> float:
         self.set_model_mode("eval")
         self.evaluator.reset()
         split = split or self.cfg.TEST.SPLIT
@@ -348,9 +417,11 @@ class SimpleTrainer(TrainerBase):
         self.before_test(split)
         for logits, labels in self.predict(loader, split):
             self.evaluator.process(logits, labels)
+            self.timing["n_eval_images"] += int(labels.shape[0])
         self.after_test(split)
         results = self.evaluator.evaluate()
         self.last_results = dict(results, split=split)
+        self.tensorboard.test(self, split, results)
         self.report_after_test(split)
         return list(results.values())[0]
 
@@ -371,6 +442,7 @@ class SimpleTrainer(TrainerBase):
             return
         cfg = self.cfg
         cfg_dict = cfg_to_dict(cfg)
+        bad_images = getattr(getattr(self, "dm", None), "bad_images", None) or []
         payload = {
             "format": 1,
             "trainer": cfg.TRAINER.NAME,
@@ -386,8 +458,10 @@ class SimpleTrainer(TrainerBase):
             "selection": selection_protocol(cfg_dict),
             "metrics": {k: float(v) for k, v in res.items() if k != "split"},
             "sparsity": self.extra_results.get("sparsity"),
+            "bad_images": {"count": len(bad_images), "paths": list(bad_images)},
             "extra": {k: v for k, v in self.extra_results.items() if k != "sparsity"},
             "elapsed_s": round(time.time() - self._time_start, 2),
+            "timing": {k: round(v, 3) for k, v in self.timing.items()},  # seconds, counts
             "output_dir": os.path.abspath(self.output_dir),
             "config": cfg_dict,
             "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -421,7 +495,11 @@ class TrainerX(SimpleTrainer):
             data_time.update(time.time() - end)
             loss_summary = self.forward_backward(batch)
             batch_time.update(time.time() - end)
+            self.timing["data"] += data_time.val
+            self.timing["steps"] += batch_time.val - data_time.val
+            self.timing["n_steps"] += 1
             losses.update(loss_summary)
+            self.tensorboard.batch(self, loss_summary)
             meet_freq = (self.batch_idx + 1) % print_freq == 0
             only_few_batches = self.num_batches < print_freq
             if meet_freq or only_few_batches:

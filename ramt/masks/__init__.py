@@ -5,6 +5,7 @@ straight-through binariser, the functional masked forward, folding, bit-packed
 checkpoints and the sparsity report (method spec sections 2.2, 3, 10).
 """
 
+from .files import MASKS_FILE_SUFFIX, is_masks_file, read_masks_file, write_masks_file
 from .maskset import (
     MaskedWeight,
     MaskSet,
@@ -34,6 +35,10 @@ from .selection import (
 from .sparsity import format_sparsity, sparsity_report
 
 __all__ = [
+    "MASKS_FILE_SUFFIX",
+    "is_masks_file",
+    "read_masks_file",
+    "write_masks_file",
     "VALID_TOKENS",
     "MaskSet",
     "MaskedWeight",

@@ -34,6 +34,7 @@ from ramt.methods import (
     method_label,
     paper_dataset_name,
 )
+from ramt.runs import END_SIGNAL, RESULT_METRIC, TEST_LOG_SIGNAL
 from ramt.selection import selection_protocol
 
 __all__ = [
@@ -67,6 +68,7 @@ TIDY_COLUMNS = [
     "sparsity_visual",
     "sparsity_clip",
     "elapsed_s",
+    "bad_images",
     "trainer",
     "source",
     "finished_at",
@@ -175,14 +177,14 @@ def parse_log(text: str) -> dict[str, Any]:
     args_start = _block_after(lines, "** Arguments **")
     args = parse_cfg_dump(lines, args_start) if args_start is not None else {}
 
-    finish = [i for i, s in enumerate(stripped) if s == "Finish training"]
+    finish = [i for i, s in enumerate(stripped) if s == END_SIGNAL]
     trained = any(_PROGRESS_RE.match(s) for s in stripped)
     start: int | None
     if finish:
         start = finish[-1]
     else:
         tests = [i for i, s in enumerate(stripped) if s == "Evaluate on the *test* set"]
-        results = [i for i, s in enumerate(stripped) if s == "=> result"]
+        results = [i for i, s in enumerate(stripped) if s == TEST_LOG_SIGNAL]
         if tests:
             start = tests[-1]
         elif results and not trained:
@@ -210,7 +212,7 @@ def parse_log(text: str) -> dict[str, Any]:
         "config": config,
         "args": args,
         "metrics": metrics,
-        "finished": "accuracy" in metrics,
+        "finished": RESULT_METRIC in metrics,
         "eval_only": eval_only,
         "elapsed_s": elapsed,
     }
@@ -310,6 +312,7 @@ def _record(
         "sparsity_visual": sp.get("sparsity_visual"),
         "sparsity_clip": sp.get("sparsity_clip"),
         "elapsed_s": elapsed_s,
+        "bad_images": o.get("bad_images"),
         "trainer": trainer,
         "source": source,
         "finished_at": o.get("finished_at"),
@@ -339,6 +342,7 @@ def read_run(path: str | Path) -> dict[str, Any] | None:
                 "subsample_classes": data.get("subsample_classes"),
                 "finished_at": data.get("finished_at"),
                 "selection": data.get("selection"),
+                "bad_images": (data.get("bad_images") or {}).get("count"),
             }
             for key in ("shots", "seed"):
                 if data.get(key) is not None:

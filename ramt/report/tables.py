@@ -499,6 +499,15 @@ def missing_md(
         lines.append("")
         lines.append(_md_table(["Kind", "Protocol", "Method", "Dataset", "Shots", "Seed", "Path"], rows))
         lines.append("")
+    if "bad_images" in df.columns:
+        skipped = df[pd.to_numeric(df["bad_images"], errors="coerce").fillna(0) > 0]
+        if not skipped.empty:
+            lines.append(
+                f"{len(skipped)} run(s) dropped {int(skipped['bad_images'].sum())} unreadable image(s) "
+                "(DATASET.SKIP_BAD_IMAGES; count per run in results_tidy.csv, paths in each results.json): "
+                + ", ".join(f"{p} ({int(n)})" for p, n in zip(skipped["path"], skipped["bad_images"]))
+            )
+            lines.append("")
     not_run = _not_run(df)
     if not_run:
         lines += [f"{h}# Paper datasets with no run", "", *not_run, ""]

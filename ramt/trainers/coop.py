@@ -24,8 +24,10 @@ from ramt.clip import (
     normalize,
     tokenize,
 )
+from ramt.clip.text_lowp import LowPrecisionTextTower
 from ramt.engine.clip_trainer import ClipTrainer
 from ramt.engine.optim import build_lr_scheduler, build_optimizer
+from ramt.engine.precision import use_bf16, use_compile
 from ramt.registry import TRAINER_REGISTRY
 
 PRECISIONS = ("fp16", "fp32", "amp")
@@ -192,7 +194,21 @@ class CoOp(ClipTrainer):
         self.register_model(PROMPT_MODEL_NAME, pl, optim, sched)
         self.scaler = torch.amp.GradScaler("cuda") if self.prec == "amp" else None
         self.eval_text_features: Optional[torch.Tensor] = None
+        self.text_tower = self.build_text_tower()
         self.build_extra(clip_model)
+
+    def build_text_tower(self) -> Optional[nn.Module]:
+        """CUDA fast path (PREC fp32 + SPEED.BF16): the text tower with a bf16 copy of its frozen
+        matmul weights (same numbers as autocast over the fp32 weights, without the per-step
+        casts), compiled with SPEED.COMPILE. None elsewhere: the CPU keeps the fp32 tower."""
+        if self.prec != "fp32" or self.reference or not use_bf16(self.cfg, self.device):
+            return None
+        tower = LowPrecisionTextTower(self.clip_model, torch.bfloat16).to(self.device)
+        print("Text tower: bf16 copy of the frozen weights")
+        if use_compile(self.cfg, self.device):
+            print("torch.compile: text transformer")
+            tower.transformer = torch.compile(tower.transformer)
+        return tower
 
     def build_extra(self, clip_model: nn.Module) -> None:
         """Hook for subclasses that add components (the joint CoOp + R-AMT mode)."""
@@ -211,6 +227,8 @@ class CoOp(ClipTrainer):
         """Unnormalised text features ``[C, D]`` of the current prompts (gradients reach the context)."""
         pl = self.prompt_learner
         with self.text_autocast(), self.attention_kernels():
+            if self.text_tower is not None:
+                return self.text_tower(pl(), pl.tokenized_prompts, truncate=self.truncate)
             return encode_prompt_embeddings(
                 self.clip_model, pl(), pl.tokenized_prompts, truncate=self.truncate
             )

@@ -13,19 +13,57 @@ def mkdir_if_missing(path: str) -> None:
         os.makedirs(path, exist_ok=True)
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _open_temp(fd: int, mode: str, path: str):
+    """The temporary file's object for ``path`` (a seam for tests that simulate a full disk)."""
+    return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+
+
+class _GuardedWriter:
+    """Forward writes to a file and remember the first ``OSError``: torch reports a failed write as
+    its own RuntimeError, and the real cause (e.g. a full disk) must reach the user."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+        self.error: OSError | None = None
+
+    def write(self, data):
+        try:
+            return self._f.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
 def _atomic_write(path: str, write_fn, mode: str = "wb") -> None:
     folder = os.path.dirname(os.path.abspath(path))
     mkdir_if_missing(folder)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would hide results from the group
+    guard = None
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            write_fn(f)
+        with _open_temp(fd, mode, path) as f:
+            guard = _GuardedWriter(f)
+            write_fn(guard)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if guard is not None and guard.error is not None and guard.error is not e:
+            err = guard.error
+            raise OSError(err.errno, err.strerror, path) from e
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror, path) from e
         raise
 
 

@@ -6,9 +6,9 @@ import os
 import sys
 import time
 
-from .io import mkdir_if_missing
+from ramt.runs import log_is_finished
 
-RESULT_SIGNALS = ("Finish training", "=> result")
+from .io import mkdir_if_missing
 
 
 class Tee:
@@ -21,8 +21,11 @@ class Tee:
 
     def write(self, msg: str) -> None:
         self.console.write(msg)
-        self.file.write(msg)
-        self.file.flush()  # so that `tail -f log.txt` (and a killed run's log) is up to date
+        try:
+            self.file.write(msg)
+            self.file.flush()  # so that `tail -f log.txt` (and a killed run's log) is up to date
+        except OSError as e:  # e.g. a full disk: name the log, not an anonymous stream
+            raise OSError(e.errno, e.strerror, self.path) from e
 
     def flush(self) -> None:
         self.console.flush()
@@ -33,21 +36,16 @@ class Tee:
         return False
 
     def close(self) -> None:
-        self.file.close()
-
-
-def _log_has_result(path: str) -> bool:
-    try:
-        with open(path, errors="replace") as f:
-            return any(line.strip().startswith("* accuracy:") for line in f)
-    except OSError:
-        return False
+        try:
+            self.file.close()
+        except OSError:  # the buffered tail could not be written (full disk): already reported
+            pass
 
 
 def setup_logger(output: str) -> str:
     """Tee stdout to ``<output>/log.txt`` and return the path actually used.
 
-    If ``log.txt`` exists and holds a result, the new log is ``log.txt-<timestamp>`` (Dassl).
+    If ``log.txt`` exists and holds a result (a finished run, ``ramt.runs``), the new log is ``log.txt-<timestamp>`` (Dassl).
     If it exists without a result (a crashed run being re-run), it is kept as
     ``log.txt-<timestamp>.incomplete`` and the new log takes its place, so parsers see the re-run.
     """
@@ -59,7 +57,7 @@ def setup_logger(output: str) -> str:
     note = ""
     if os.path.exists(fpath):
         stamp = time.strftime("%Y-%m-%d-%H-%M-%S")
-        if _log_has_result(fpath):
+        if log_is_finished(fpath, test_log=None):
             fpath = f"{fpath}-{stamp}"
         else:
             kept = f"{fpath}-{stamp}.incomplete"

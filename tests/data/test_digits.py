@@ -70,5 +70,5 @@ def test_lost_race_uses_the_winner(tmp_path, digits_root):
 
 def test_incomplete_folder_is_reported(tmp_path):
     (tmp_path / "digits").mkdir()
-    with pytest.raises(RuntimeError, match="not a complete Digits dataset"):
+    with pytest.raises(FileNotFoundError, match="not a complete Digits dataset"):
         ensure_digits(str(tmp_path), verbose=False)

@@ -66,11 +66,27 @@ def test_corrupt_image_error_and_skip(tiny):
     missing = DatasetWrapper(cfg, [Datum(str(tiny.image_dir) + "/nope.jpg", 0)], None)
     with pytest.raises(BadImageError, match="nope.jpg"):
         missing[0]
-    cfg2 = data_cfg(tiny.root, **SMALL, **{"DATASET.SKIP_BAD_IMAGES": True})
-    w2 = DatasetWrapper(cfg2, items, build_transform(cfg2, False))
-    with pytest.warns(UserWarning, match="Skipping bad image"):
-        sample = w2[0]
-    assert sample["index"] == 1 and sample["impath"] == items[1].impath
+
+
+def test_skip_bad_images_drops_them_from_the_split(tiny, tmp_path, capsys):
+    """A bad image is dropped (not replaced by the next one), counted and listed (issue 12, item 5)."""
+    items = _items(tiny, "test")
+    bad = items[0].impath
+    with open(bad, "wb") as f:
+        f.write(b"not an image at all")
+    cfg = data_cfg(
+        tiny.root,
+        "Caltech101",
+        **SMALL,
+        **{"DATASET.SKIP_BAD_IMAGES": True, "CACHE_DIR": str(tmp_path / "c")},
+    )
+    dm = DataManager(cfg)
+    assert dm.bad_images == [bad]
+    assert len(dm.dataset.test) == len(items) - 1 and bad not in {d.impath for d in dm.dataset.test}
+    seen = [p for batch in dm.test_loader for p in batch["impath"]]
+    assert len(seen) == len(items) - 1 and len(set(seen)) == len(seen)  # nothing counted twice
+    out = capsys.readouterr().out
+    assert "Skipped 1 bad image(s)" in out and bad in out
 
 
 def test_data_manager_lazy_loaders_and_table(tiny, tmp_path, capsys):

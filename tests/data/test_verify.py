@@ -171,16 +171,24 @@ def tiny_eurosat(monkeypatch):
     monkeypatch.setitem(sources.CATALOGUE, "eurosat", entry)
 
 
+def test_cli_verify_all_on_an_empty_root_fails(tmp_path):
+    """Issue 12, item 9: `prepare all --verify` on an empty data root must not exit 0."""
+    lines: list[str] = []
+    assert prepare.main(["all", "--root", str(tmp_path), "--verify"], log=lines.append) == 1
+    assert any(ln.startswith("missing: ") and "dtd" in ln and "imagenet" in ln for ln in lines)
+
+
 def test_cli_verify_reports_per_dataset(tmp_path, tiny_eurosat):
     _, prefix = make_json_tree(tmp_path)
     lines: list[str] = []
     assert prepare.main(["eurosat", "--root", str(tmp_path), "--verify"], log=lines.append) == 0
     assert any(ln.startswith("[OK]   eurosat") for ln in lines)
 
-    # 'all': absent datasets are listed as not present, the present one is checked
+    # 'all' requests every dataset: absent ones are named and make the exit status non-zero
     lines.clear()
-    assert prepare.main(["all", "--root", str(tmp_path), "--verify"], log=lines.append) == 0
+    assert prepare.main(["all", "--root", str(tmp_path), "--verify"], log=lines.append) == 1
     assert any("dtd: not present" in ln for ln in lines)
+    assert any(ln.startswith("missing: ") and "dtd" in ln and "eurosat" not in ln for ln in lines)
 
     (prefix / "River/River_2.jpg").unlink()
     lines.clear()

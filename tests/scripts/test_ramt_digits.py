@@ -19,3 +19,12 @@ def test_ramt_beats_zeroshot_on_digits(tmp_path, digits_root):
     zs = log_result(str(tmp_path / "out/ZeroshotCLIP/tiny/digits/log.txt"), test_log=True)
     assert ramt is not None and zs is not None
     assert ramt > zs + 5.0, (ramt, zs)
+
+    # Issue 12, item 1: the same command is skipped; another experiment into the same folder is
+    # refused, naming the differing key and the fix, never skipped as "finished".
+    ramt_cmd = ["bash", "scripts/ramt/main.sh", "digits", "4", "MODEL.BACKBONE.NAME", "tiny"]
+    again = subprocess.run(ramt_cmd, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "Skip " in again.stdout, again.stderr[-2000:]
+    other = subprocess.run(ramt_cmd + ["MASK.GDR_LAMBDA", "0.3"], env=env, capture_output=True, text=True)
+    assert other.returncode != 0 and "Skip" not in other.stdout
+    assert "MASK.GDR_LAMBDA: recorded -1.0, now 0.3" in other.stderr and "EXP=" in other.stderr

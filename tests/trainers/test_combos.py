@@ -231,3 +231,19 @@ def test_tip_adapter_ramt_official_protocol_searches_masked_test_features(tmp_pa
         max(tip["f_epoch"]["best_epoch_test_accuracy"], tip["f_epoch"]["searched_test_accuracy"])
     )
     assert res["method"] == "Tip-Adapter-F+R-AMT" and res["extra"]["mask_fingerprint"]
+
+
+def test_source_run_identity_is_checked(tmp_path, data_root):
+    """Masks are reused only from a run recorded on the same weights, split and code (issue 12, item 1)."""
+    from ramt.runs import run_identity, write_identity
+
+    cfg = method_cfg("CoOpRAMT", data_root, tmp_path / "o", **{"MASK.SOURCE_RUN": str(tmp_path / "ramt")})
+    make_mask_run(tmp_path / "ramt", cfg)
+    dataset = build_dataset(cfg)
+    ident = run_identity(cfg, split_fingerprint=dataset.split_fingerprint)
+    write_identity(str(tmp_path / "ramt"), ident)
+    load_source_masks(cfg, load_clip("tiny"), dataset)  # same identity: reused
+    write_identity(str(tmp_path / "ramt"), dict(ident, backbone="sha256:" + "0" * 64))
+    with pytest.raises(MaskSourceError) as e:
+        load_source_masks(cfg, load_clip("tiny"), dataset)
+    assert "backbone: recorded 'sha256:000" in str(e.value) and "run.json" in str(e.value)

@@ -1,0 +1,5 @@
+import sys
+
+from ramt.analyze import main
+
+sys.exit(main())
