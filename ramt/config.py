@@ -168,6 +168,13 @@ def get_cfg_default() -> CN:
     _C.TRAINER.TIP.BATCH_SIZE = 256
     # Project: "last" (default, policy) or "val" (pick the Tip-F epoch on few-shot val).
     _C.TRAINER.TIP.SELECT = "last"
+    # Selection protocol (ramt.selection; docs/METHODS.md). Where (beta, alpha) are searched:
+    # "val_fewshot" (default, no test data touched) | "val" (full val split, the official code on
+    # 10 datasets) | "test" (the official code on ImageNet).
+    _C.TRAINER.TIP.SEARCH_SPLIT = "val_fewshot"
+    # Which Tip-F adapter is kept: "last" (default) | "best_test" (the official code: the epoch best
+    # on test, and the reported accuracy is the max of that epoch's and the searched test accuracy).
+    _C.TRAINER.TIP.F_EPOCH = "last"
 
     # -------------------------------------------------------------- R-AMT masks
     _C.MASK = CN()

@@ -413,7 +413,22 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m ramt.sweep",
         description="Run the paper's few-shot grid (6 methods x 11 datasets x 3 seeds at 16 shots), then report.",
     )
-    p.add_argument("--dry-run", action="store_true", help="print the job list and exit")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the job list, each job marked done/crashed/missing, and exit",
+    )
+    p.add_argument(
+        "--status",
+        action="store_true",
+        help="print what is left per method and the GPU time it needs, and exit",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=("default", "official"),
+        default="default",
+        help="Tip-Adapter selection protocol (PROTOCOL of the scripts; official uses test data, docs/METHODS.md)",
+    )
     p.add_argument("--all-shots", action="store_true", help="shots 16 8 4 2 1 instead of 16 only")
     p.add_argument("--shots", type=_int_list, default=None, help="explicit shot counts, e.g. '16,4'")
     keys = ",".join(sweep_methods())
@@ -462,6 +477,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env["OUTPUT"] = args.output
     if args.data:
         env["DATA"] = args.data
+    if args.protocol != "default":
+        env["PROTOCOL"] = args.protocol
     try:
         jobs = build_jobs(args.methods, args.datasets, shots, args.seeds, shlex.split(args.extra), env)
     except ValueError as exc:
@@ -472,9 +489,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"shots {' '.join(map(str, shots))}; seeds {' '.join(map(str, args.seeds))}; "
         f"backbone folder tag {tag_from_options(shlex.split(args.extra))}"
     )
-    if args.dry_run:
+    if args.dry_run or args.status:
+        from ramt.sweep_status import format_marked_jobs, format_status, job_states
+
+        states = job_states(jobs)
+        text = (
+            format_status(states, gpus=len(args.gpus or []))
+            if args.status
+            else format_marked_jobs(states, header)
+        )
         try:
-            print(format_job_list(jobs, header), flush=True)
+            print(text, flush=True)
         except BrokenPipeError:  # e.g. piped into `head`
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return 0

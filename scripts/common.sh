@@ -3,6 +3,8 @@
 #   OUTPUT  output root            (default ./output)
 #   SEEDS   seeds to run           (default "1 2 3")
 #   PYTHON  interpreter            (default python)
+#   PROTOCOL Tip-Adapter selection protocol (default "default"; "official": Tip-Adapter's own
+#            choices, which use test data; see docs/METHODS.md)
 #   RAMT_PLAN_FILE  (set by python -m ramt.worker) record the train.py calls instead of running them
 set -euo pipefail
 
@@ -12,6 +14,7 @@ DATA="${DATA:-./data}"
 OUTPUT="${OUTPUT:-./output}"
 SEEDS="${SEEDS:-1 2 3}"
 PYTHON="${PYTHON:-python}"
+PROTOCOL="${PROTOCOL:-default}"
 
 die() { echo "ERROR: $*" >&2; exit 2; }
 
@@ -92,6 +95,30 @@ tip_finetune() {
     tipf) echo True ;;
     *)    die "unknown Tip-Adapter variant '$1' (use tip or tipf)" ;;
   esac
+}
+
+# tip_protocol_opts DATASET VARIANT: the TRAINER.TIP options of $PROTOCOL for a dataset/variant.
+#   default:  none (search on the few-shot val split, last Tip-F epoch; no test data touched)
+#   official: Tip-Adapter's own code: search on the full val split (on test for ImageNet) and, for
+#             Tip-F, the epoch best on test (ramt.selection.official_choice)
+tip_protocol_opts() {
+  case "$PROTOCOL" in
+    default) ;;
+    official)
+      local search=val
+      [ "$1" = imagenet ] && search=test
+      echo "TRAINER.TIP.SEARCH_SPLIT $search"
+      [ "$2" = tipf ] && echo "TRAINER.TIP.F_EPOCH best_test"
+      ;;
+    *) die "unknown PROTOCOL '${PROTOCOL}' (use default or official)" ;;
+  esac
+  return 0
+}
+
+# tip_variant_dir VARIANT: the variant's folder name; non-default protocols get their own folder
+# (tipf_official), so that such a run is never taken for (or skipped as) a default one.
+tip_variant_dir() {
+  if [ "$PROTOCOL" = default ]; then echo "$1"; else echo "${1}_${PROTOCOL}"; fi
 }
 
 # backbone_tag [KEY VALUE ...]: the run-folder tag of the backbone named by the trailing options

@@ -3,7 +3,8 @@
 # (zero-shot CLIP, R-AMT, CoOp, Tip-Adapter(-F), CoOp+R-AMT, Tip-Adapter+R-AMT), then write
 # the report (python -m ramt.report OUTPUT --published).
 #
-#   bash scripts/reproduce_paper.sh --dry-run            # list the 176 jobs
+#   bash scripts/reproduce_paper.sh --dry-run            # list the 176 jobs, each marked done/crashed/missing
+#   bash scripts/reproduce_paper.sh --status             # what is left per method and the GPU time it needs
 #   bash scripts/reproduce_paper.sh --all-shots --dry-run # shots 16 8 4 2 1 (836 jobs)
 #   bash scripts/reproduce_paper.sh --gpus 0,1,2,3       # one job per GPU
 #   bash scripts/reproduce_paper.sh --slurm --partition gpu --timeout-min 720

@@ -63,7 +63,9 @@ def test_cli_dry_run_via_script(capsys):
         env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
     ).stdout
     lines = out.splitlines()
-    assert lines[0].startswith("# 176 jobs") and lines[1:] == expected_commands([16])
+    assert lines[0].startswith("# 176 jobs") and lines[-1].startswith("# ")  # the done/crashed/missing count
+    assert [line.split(None, 1)[1] for line in lines[1:-1]] == expected_commands([16])
+    assert {line.split(None, 1)[0] for line in lines[1:-1]} <= {"done", "crashed", "missing"}
     assert main(["--dry-run", "--all-shots"]) == 0
     assert capsys.readouterr().out.startswith("# 836 jobs")
 
@@ -88,9 +90,10 @@ def test_filters_extra_and_env(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("backbone folder tag tiny)")
     assert lines[1:] == [
-        "SEEDS=1 OUTPUT='out dir' bash scripts/ramt/main.sh digits 16 MODEL.BACKBONE.NAME tiny",
-        "SEEDS=1 OUTPUT='out dir' bash scripts/tip_adapter_ramt/main.sh digits 16 MODEL.BACKBONE.NAME tiny"
+        "missing  SEEDS=1 OUTPUT='out dir' bash scripts/ramt/main.sh digits 16 MODEL.BACKBONE.NAME tiny",
+        "missing  SEEDS=1 OUTPUT='out dir' bash scripts/tip_adapter_ramt/main.sh digits 16 MODEL.BACKBONE.NAME tiny"
         "  # after ramt/digits/16shots/seed1",
+        "# 0 done, 0 crashed, 2 missing",
     ]
     # Without R-AMT in the grid, a combination trains its own masks: no dependency.
     assert build_jobs(methods=["coop_ramt"], datasets=["digits"], seeds=[1])[0].deps == ()

@@ -379,15 +379,19 @@ class SimpleTrainer(TrainerBase):
     def after_train(self) -> None:
         print(END_SIGNAL)
         if not self.cfg.TEST.NO_TEST:
-            if self.final_model == "best_val":
-                print("Deploy the model with the best val performance")
-                self.load_model(self.output_dir)
-            else:
-                print("Deploy the last-epoch model")
+            self.deploy_final_model()
             self.test()
             self.write_results()
         self.tensorboard.close()
         print(f"Elapsed: {self.elapsed_str()}")
+
+    def deploy_final_model(self) -> None:
+        """Load the model the final test evaluates (trainers with their own selection override this)."""
+        if self.final_model == "best_val":
+            print("Deploy the model with the best val performance")
+            self.load_model(self.output_dir)
+        else:
+            print("Deploy the last-epoch model")
 
     def elapsed_str(self) -> str:
         return str(datetime.timedelta(seconds=int(round(time.time() - self._time_start))))
@@ -444,6 +448,7 @@ class SimpleTrainer(TrainerBase):
     def write_results(self) -> None:
         """Write ``results.json`` atomically next to the log (read by the report collector)."""
         from ramt.methods import method_label
+        from ramt.selection import selection_protocol
 
         res = getattr(self, "last_results", None)
         if res is None:
@@ -463,6 +468,7 @@ class SimpleTrainer(TrainerBase):
             "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
             "split": res["split"],
             "eval_only": self.eval_only,
+            "selection": selection_protocol(cfg_dict),
             "metrics": {k: float(v) for k, v in res.items() if k != "split"},
             "sparsity": self.extra_results.get("sparsity"),
             "bad_images": {"count": len(bad_images), "paths": list(bad_images)},

@@ -9,7 +9,13 @@
 - ``fewshot_table.md``: the paper-style table(s), optionally with the published numbers;
 - ``base2new_table.md`` and ``domain_generalisation_table.md`` when such runs exist;
 - ``missing.md``: missing and crashed seeds;
-- ``fewshot_<dataset>.png/.pdf`` and ``fewshot_average.png/.pdf``.
+- ``fewshot_<dataset>.png/.pdf`` and ``fewshot_average.png/.pdf`` (``ramt.report.plots``), and
+  ``base2new.png/.pdf`` / ``domain_generalisation.png/.pdf`` when such runs exist;
+- ``index.html``: every table above and the figures on one page that opens from disk.
+
+With ``--published`` the few-shot tables show the whole published table at every shot count
+(``ramt.report.compare``): every published cell, our rows with Δ, averages over the same datasets,
+gains and a verdict per row; runs that used test data for a choice are grouped and footnoted.
 """
 
 from __future__ import annotations
@@ -71,12 +77,33 @@ def write_report(
         _write("base2new_table.md", base2new_table_md(df))
     if not df.empty and (df["protocol"] == "domain_generalisation").any():
         _write("domain_generalisation_table.md", dg_table_md(df))
+    figures: list[tuple[str, str]] = []
     if plots and not df.empty:
-        from ramt.report.plots import plot_fewshot
+        from ramt.report.plots import plot_base2new, plot_dg, plot_fewshot
 
         for p in plot_fewshot(df, out, with_published=published):
             files[p.name] = p
+            if p.suffix == ".png":
+                figures.append((p.name, f"Few-shot accuracy: {p.stem.removeprefix('fewshot_')}"))
+        for p in plot_base2new(df, out) + plot_dg(df, out):
+            files[p.name] = p
+            if p.suffix == ".png":
+                figures.append((p.name, p.stem.replace("_", " ").capitalize()))
+    figures.sort(key=lambda f: (not f[0].startswith("fewshot_average"), f[0]))
+    _write_index(out, files, figures, _write)
     return files
+
+
+def _write_index(out: Path, files: dict[str, Path], figures: list[tuple[str, str]], write) -> None:
+    from ramt.report.html import render_index
+
+    order = [
+        ("Few-shot", "fewshot_table.md"),
+        ("Base-to-new", "base2new_table.md"),
+        ("Domain generalisation", "domain_generalisation_table.md"),
+    ]
+    sections = [(name, files[f].read_text(encoding="utf-8")) for name, f in order if f in files]
+    write("index.html", render_index("R-AMT suite: results report", sections, figures))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,6 +35,7 @@ from ramt.methods import (
     paper_dataset_name,
 )
 from ramt.runs import END_SIGNAL, RESULT_METRIC, TEST_LOG_SIGNAL
+from ramt.selection import selection_protocol
 
 __all__ = [
     "TIDY_COLUMNS",
@@ -55,6 +56,8 @@ TIDY_COLUMNS = [
     "seed",
     "backbone",
     "subsample_classes",
+    "selection",
+    "uses_test",
     "eval_only",
     "status",
     "accuracy",
@@ -287,6 +290,7 @@ def _record(
         o.get("subsample_classes") or cfg_get(config, "DATASET.SUBSAMPLE_CLASSES", "all") or "all"
     )
     sp = sparsity or {}
+    sel = o.get("selection") if isinstance(o.get("selection"), dict) else selection_protocol(config)
     rec = {
         "protocol": _protocol(dataset, subsample, eval_only, trainer),
         "method": method,
@@ -296,6 +300,8 @@ def _record(
         "seed": int(seed) if seed is not None else None,
         "backbone": backbone,
         "subsample_classes": subsample,
+        "selection": str(sel.get("name") or "default"),
+        "uses_test": bool(sel.get("uses_test", False)),
         "eval_only": bool(eval_only),
         "status": "ok" if finished else "crashed",
         "accuracy": metrics.get("accuracy"),
@@ -335,6 +341,7 @@ def read_run(path: str | Path) -> dict[str, Any] | None:
                 "backbone": data.get("backbone"),
                 "subsample_classes": data.get("subsample_classes"),
                 "finished_at": data.get("finished_at"),
+                "selection": data.get("selection"),
                 "bad_images": (data.get("bad_images") or {}).get("count"),
             }
             for key in ("shots", "seed"):
@@ -383,7 +390,8 @@ def read_run(path: str | Path) -> dict[str, Any] | None:
 def collect_runs(root: str | Path, exclude: Iterable[str | Path] = ()) -> pd.DataFrame:
     """Read every run under ``root`` into the tidy table (columns ``TIDY_COLUMNS``, one row per run).
 
-    When two finished runs share (protocol, method, dataset, shots, seed, backbone, subsample),
+    When two finished runs share (protocol, method, dataset, shots, seed, backbone, subsample,
+    selection protocol),
     the most recent one (``finished_at``, else the file time) keeps ``status == "ok"`` and the
     others become ``"duplicate"`` so that nothing is counted twice.
     """
@@ -404,7 +412,7 @@ def collect_runs(root: str | Path, exclude: Iterable[str | Path] = ()) -> pd.Dat
     df = pd.DataFrame.from_records(records, columns=TIDY_COLUMNS + ["_stamp"])
     if df.empty:
         return df.drop(columns="_stamp")
-    key = ["protocol", "method", "dataset", "shots", "seed", "backbone", "subsample_classes"]
+    key = ["protocol", "method", "dataset", "shots", "seed", "backbone", "subsample_classes", "selection"]
     ok = df["status"] == "ok"
     order = df[ok].sort_values("_stamp", kind="stable")
     dup = order.duplicated(subset=key, keep="last")

@@ -7,9 +7,16 @@ Logits for a normalised image feature ``f``::
     100 * f W^T + alpha * exp(-beta * (1 - f F^T)) L
 
 ``TRAINER.TIP.FINETUNE True`` (Tip-Adapter-F) trains the keys as a bias-free linear adapter
-(AdamW, per-iteration cosine, last-epoch model). (beta, alpha) are searched on the few-shot
-*validation* split only, never on test; the choice is logged, saved in ``tip_hparams.json`` and in
-``results.json``. ``build_image_encoder`` is the hook the Tip-Adapter + R-AMT combination overrides.
+(AdamW, per-iteration cosine, last-epoch model). By default (beta, alpha) are searched on the
+few-shot *validation* split only, never on test; the choice is logged, saved in ``tip_hparams.json``
+and in ``results.json``. ``build_image_encoder`` is the hook the Tip-Adapter + R-AMT combination
+overrides.
+
+The official code's protocol is available as options (``ramt.selection``, docs/METHODS.md):
+``TRAINER.TIP.SEARCH_SPLIT val|test`` searches on the full val split or on test, and
+``TRAINER.TIP.F_EPOCH best_test`` keeps the Tip-F epoch best on test (initial beta/alpha, first
+strict maximum) and reports the larger of that epoch's test accuracy and the searched one. Runs
+that use test data for a choice say so in the log and in ``results.json`` (``selection``).
 """
 
 from __future__ import annotations
@@ -31,17 +38,22 @@ from ramt.clip.features import (
     feature_cache_key,
     items_fingerprint,
 )
+from ramt.data.fewshot import subsample_classes
 from ramt.data.manager import build_data_loader
 from ramt.engine.clip_trainer import ClipTrainer
 from ramt.engine.precision import fuse_optimizer, use_bf16
 from ramt.policy import TIP_SETTINGS, TIP_SETTINGS_DEFAULT
 from ramt.registry import TRAINER_REGISTRY
+from ramt.selection import F_EPOCHS, SEARCH_SPLITS, selection_protocol
 from ramt.utils.io import atomic_write_json
 
 TIP_LOGIT_SCALE = 100.0  # exp(logit_scale) of CLIP; Tip-Adapter hard-codes it
 ADAPTER_MODEL_NAME = "adapter"
 HPARAMS_FILE = "tip_hparams.json"
 TABLE_SENTINEL = -1.0  # TRAINER.TIP.INIT_BETA / INIT_ALPHA / SEARCH_SCALE / TRAIN_EPOCH: use the table
+BEST_TEST_FILE = "tipf_best_test.pt"  # F_EPOCH best_test: the best-on-test adapter so far (for resume)
+# Split name under which the full validation split's features are cached (split_items).
+FULL_VAL = "val_full"
 # (config key, index into ramt.policy.TIP_SETTINGS rows)
 _TABLE_KEYS = (("INIT_BETA", 0), ("INIT_ALPHA", 1), ("SEARCH_SCALE", (2, 3)), ("TRAIN_EPOCH", 4))
 
@@ -114,6 +126,20 @@ def _uses_table(key: str, value) -> bool:
     return False
 
 
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy in % (``100 * correct / total``, as the evaluator and the official code)."""
+    return 100.0 * int((logits.argmax(-1) == labels).sum()) / max(1, int(labels.numel()))
+
+
+def is_new_best(accuracy_now: float, best_so_far: Optional[float]) -> bool:
+    """The official Tip-F epoch rule: keep an epoch when it *strictly* beats the best so far.
+
+    The official code starts from 0.0; ``None`` (no epoch yet) always accepts, so that an epoch is
+    kept even when every test accuracy is 0.
+    """
+    return best_so_far is None or accuracy_now > best_so_far
+
+
 def resolve_tip_settings(cfg) -> dict[str, tuple[object, str]]:
     """Effective INIT_BETA / INIT_ALPHA / SEARCH_SCALE / TRAIN_EPOCH and where each came from.
 
@@ -161,6 +187,28 @@ class TipAdapter(ClipTrainer):
             raise ValueError(f"TRAINER.TIP.AUGMENT_EPOCH must be >= 1, got {tip.AUGMENT_EPOCH}.")
         for key, _ in _TABLE_KEYS:
             _uses_table(key, tip[key])
+        if tip.SEARCH_SPLIT not in SEARCH_SPLITS:
+            raise ValueError(
+                f"TRAINER.TIP.SEARCH_SPLIT must be one of {', '.join(SEARCH_SPLITS)}, got {tip.SEARCH_SPLIT!r} "
+                "(val_fewshot: the default, no test data; val: the full validation split; test: the official "
+                "code's choice on ImageNet). See docs/METHODS.md."
+            )
+        if tip.F_EPOCH not in F_EPOCHS:
+            raise ValueError(
+                f"TRAINER.TIP.F_EPOCH must be one of {', '.join(F_EPOCHS)}, got {tip.F_EPOCH!r} "
+                "(last: the default; best_test: the official code's best-on-test epoch). See docs/METHODS.md."
+            )
+        if tip.FINETUNE and tip.F_EPOCH == "best_test":
+            if tip.SELECT == "val":
+                raise ValueError(
+                    "TRAINER.TIP.F_EPOCH best_test and TRAINER.TIP.SELECT val both choose the Tip-F epoch; "
+                    "set one of them (F_EPOCH last with SELECT val, or SELECT last with F_EPOCH best_test)."
+                )
+            if cfg.TEST.NO_TEST:
+                raise ValueError(
+                    "TRAINER.TIP.F_EPOCH best_test evaluates the test set after every epoch, which "
+                    "TEST.NO_TEST True forbids; set F_EPOCH last or TEST.NO_TEST False."
+                )
         if tip.FINETUNE and tip.SELECT == "val" and cfg.TEST.FINAL_MODEL != "best_val":
             print(
                 "TRAINER.TIP.SELECT val: the Tip-F epoch is chosen on the few-shot val split (TEST.FINAL_MODEL best_val)"
@@ -176,6 +224,12 @@ class TipAdapter(ClipTrainer):
     def variant(self) -> str:
         return "tipf" if self.cfg.TRAINER.TIP.FINETUNE else "tip"
 
+    @property
+    def best_test_epoch(self) -> bool:
+        """F_EPOCH best_test on a Tip-F run (the official code's test-set epoch choice)."""
+        tip = self.cfg.TRAINER.TIP
+        return bool(tip.FINETUNE) and tip.F_EPOCH == "best_test"
+
     # ------------------------------------------------------------------ model
     def build_model(self) -> None:
         cfg = self.cfg
@@ -187,6 +241,10 @@ class TipAdapter(ClipTrainer):
         self.init_alpha = float(self.settings["INIT_ALPHA"][0])
         self.search_scale = tuple(float(v) for v in self.settings["SEARCH_SCALE"][0])
         self.search_step = tuple(int(v) for v in tip.SEARCH_STEP)
+        self.selection = selection_protocol(cfg)
+        uses_test = " [uses TEST data for selection]" if self.selection["uses_test"] else ""
+        print(f"Selection protocol: {self.selection['name']} ({self.selection['description']}){uses_test}")
+        self.best_test_record: Optional[dict] = None
         clip_model = self.load_clip_model()
         templates = tip_templates(cfg.DATASET.NAME)
         for t in templates:
@@ -220,9 +278,10 @@ class TipAdapter(ClipTrainer):
         optim = fuse_optimizer(optim, self.cfg, self.device)
         total_iters = self.max_epoch * len(self.train_loader_x)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, max(1, total_iters))
+        kept = "best-on-test" if self.best_test_epoch else tip.SELECT
         print(
             f"Tip-Adapter-F: AdamW lr {tip.LR} eps {tip.EPS}, batch {tip.BATCH_SIZE}, {self.max_epoch} epochs, "
-            f"cosine over {total_iters} iterations, {tip.SELECT}-epoch model"
+            f"cosine over {total_iters} iterations, {kept}-epoch model"
         )
         self.register_model(ADAPTER_MODEL_NAME, self.adapter, optim, sched)
 
@@ -297,6 +356,55 @@ class TipAdapter(ClipTrainer):
         values = F.one_hot(labels.long(), num_classes=self.num_classes).float().to(self.device)
         return keys, values
 
+    def split_items(self, split: str):
+        if split == FULL_VAL:
+            return self.full_val_items
+        return super().split_items(split)
+
+    @functools.cached_property
+    def full_val_items(self) -> list:
+        """The dataset's whole validation split (SEARCH_SPLIT val), with the run's class subsampling."""
+        ds = self.dm.dataset
+        val = None
+        if hasattr(ds, "read_lists"):
+            train, val, _ = ds.read_lists()
+            if val:
+                _, val = subsample_classes(train, val, subsample=self.cfg.DATASET.SUBSAMPLE_CLASSES)
+        if not val:
+            raise ValueError(
+                f"TRAINER.TIP.SEARCH_SPLIT val: {self.cfg.DATASET.NAME} has no validation split to search on "
+                "(the official code searches on test for ImageNet: TRAINER.TIP.SEARCH_SPLIT test), or use "
+                "the default val_fewshot."
+            )
+        return val
+
+    def search_split_features(self) -> tuple[str, torch.Tensor, torch.Tensor]:
+        """``(split name, features, labels)`` of the split TRAINER.TIP.SEARCH_SPLIT names."""
+        which = self.cfg.TRAINER.TIP.SEARCH_SPLIT
+        if which == "test":
+            feats, labels = self.split_feats("test", loader=self.test_loader)
+            return "test", feats, labels
+        if which == "val":
+            loader = build_data_loader(
+                self.cfg,
+                self.full_val_items,
+                self.cfg.DATALOADER.TEST.BATCH_SIZE,
+                self.dm.tfm_test,
+                is_train=False,
+                shuffle=False,
+                drop_last=False,
+            )
+            feats, labels = self.split_feats(FULL_VAL, loader=loader)
+            return "val (full split)", feats, labels
+        if self.val_loader is None:
+            raise ValueError(
+                f"{self.cfg.DATASET.NAME} has no validation split, which Tip-Adapter's beta/alpha search needs "
+                "(by default it never searches on test). Set TRAINER.TIP.SEARCH_HP False to use the initial "
+                "values, or TRAINER.TIP.SEARCH_SPLIT test for the official code's (test-set) protocol."
+            )
+        feats, labels = self.split_feats("val", loader=self.val_loader)
+        return "val", feats, labels
+
     def split_feats(self, split: str, loader=None) -> tuple[torch.Tensor, torch.Tensor]:
         feats, labels = self.split_features(split, self.encode, self.cache_encoder_id(), loader=loader)
         return normalize(feats.float()).to(self.device), labels.to(self.device)
@@ -332,7 +440,7 @@ class TipAdapter(ClipTrainer):
     # -------------------------------------------------------------------- test
     @torch.no_grad()
     def search(self) -> dict:
-        """Choose (beta, alpha) on the few-shot validation split (the test split is never read)."""
+        """Choose (beta, alpha) on TRAINER.TIP.SEARCH_SPLIT (default: the few-shot val split; test never read)."""
         tip = self.cfg.TRAINER.TIP
         beta_grid = search_grid(self.search_scale[0], self.search_step[0])
         alpha_grid = search_grid(self.search_scale[1], self.search_step[1])
@@ -346,25 +454,23 @@ class TipAdapter(ClipTrainer):
                 k: {"value": list(v) if isinstance(v, tuple) else v, "source": s}
                 for k, (v, s) in self.settings.items()
             },
+            "selection": self.selection,
         }
         if not tip.SEARCH_HP:
             print(
                 f"Hyper-parameter search off: beta {self.init_beta}, alpha {self.init_alpha} (initial values)"
             )
             return dict(record, beta=self.init_beta, alpha=self.init_alpha, searched=False, search_split=None)
-        if self.val_loader is None:
-            raise ValueError(
-                f"{self.cfg.DATASET.NAME} has no validation split, which Tip-Adapter's beta/alpha search needs "
-                "(it never searches on test). Set TRAINER.TIP.SEARCH_HP False to use the initial values."
-            )
-        feats, labels = self.split_feats("val", loader=self.val_loader)
+        split, feats, labels = self.search_split_features()
         zs = TIP_LOGIT_SCALE * feats @ self.text_weights.t()
         beta, alpha, acc = search_hparams(
             zs, self.affinity(feats), self.cache_values, labels, beta_grid, alpha_grid
         )
+        where = "few-shot *val* split" if split == "val" else f"*{split}*"
+        warn = " [TEST data used for the choice: official protocol]" if split == "test" else ""
         print(
-            f"Searched on the few-shot *val* split ({len(labels)} images, {len(beta_grid)}x{len(alpha_grid)} grid): "
-            f"best beta = {beta:.4f}, best alpha = {alpha:.4f}, val accuracy = {acc:.2f}%"
+            f"Searched on the {where} ({len(labels)} images, {len(beta_grid)}x{len(alpha_grid)} grid): "
+            f"best beta = {beta:.4f}, best alpha = {alpha:.4f}, {split} accuracy = {acc:.2f}%{warn}"
         )
         return dict(
             record,
@@ -372,13 +478,113 @@ class TipAdapter(ClipTrainer):
             alpha=alpha,
             val_accuracy=acc,
             searched=True,
-            search_split="val",
+            search_split={"val": "val", "test": "test"}.get(split, "val_full"),
             val_size=int(len(labels)),
         )
+
+    # ------------------------------------------------- F_EPOCH best_test (official)
+    @torch.no_grad()
+    def test_accuracy(self, alpha: float, beta: float) -> float:
+        """Test accuracy of the current adapter with (alpha, beta), from the test features (encoded once)."""
+        if getattr(self, "_test_feats", None) is None:  # the encoder is frozen: one pass serves every epoch
+            self._test_feats = self.split_feats("test", loader=self.test_loader)
+        feats, labels = self._test_feats
+        return accuracy(self.head(feats, alpha, beta), labels)
+
+    def best_test_path(self) -> str:
+        return os.path.join(self.output_dir, BEST_TEST_FILE)
+
+    def before_train(self) -> None:
+        super().before_train()
+        if self.best_test_epoch and self.start_epoch > 0:
+            path = self.best_test_path()
+            if not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f"Resuming a TRAINER.TIP.F_EPOCH best_test run at epoch {self.start_epoch + 1} needs the "
+                    f"best-on-test adapter of the earlier epochs ({path}), which is missing. Delete "
+                    f"{self.output_dir} and run it again."
+                )
+            self.best_test_record = torch.load(path, map_location=self.device, weights_only=True)
+
+    def after_epoch(self) -> None:
+        super().after_epoch()
+        if not self.best_test_epoch:
+            return
+        acc = self.test_accuracy(self.init_alpha, self.init_beta)
+        best = self.best_test_record
+        print(
+            f"Tip-F epoch {self.epoch + 1}: test accuracy {acc:.2f}% (initial beta/alpha) "
+            "[TEST data used for the epoch choice: official protocol]"
+        )
+        if is_new_best(acc, None if best is None else float(best["accuracy"])):
+            self.best_test_record = {
+                "epoch": self.epoch + 1,
+                "accuracy": acc,
+                "weight": self.adapter.weight.detach().clone(),
+            }
+            os.makedirs(self.output_dir, exist_ok=True)
+            tmp = self.best_test_path() + ".tmp"
+            torch.save(self.best_test_record, tmp)
+            os.replace(tmp, self.best_test_path())
+
+    def load_model(self, directory, epoch=None) -> None:
+        """Evaluation only: F_EPOCH best_test deploys the best-on-test adapter saved next to the checkpoints."""
+        super().load_model(directory, epoch)
+        if self.best_test_epoch and directory and epoch is None:
+            path = os.path.join(directory, BEST_TEST_FILE)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f"TRAINER.TIP.F_EPOCH best_test: {path} (the best-on-test adapter) is missing, so the "
+                    f"adapter of {directory} cannot be evaluated under the official protocol. Evaluate with "
+                    "TRAINER.TIP.F_EPOCH last, or run the training again."
+                )
+            self.best_test_record = torch.load(path, map_location=self.device, weights_only=True)
+            self.deploy_final_model()
+
+    def deploy_final_model(self) -> None:
+        if not self.best_test_epoch or self.best_test_record is None:
+            return super().deploy_final_model()
+        rec = self.best_test_record
+        with torch.no_grad():
+            self.adapter.weight.copy_(rec["weight"].to(self.adapter.weight))
+        print(
+            f"Deploy the Tip-F epoch best on *test* (epoch {rec['epoch']}, {rec['accuracy']:.2f}% with the initial "
+            "beta/alpha) [official protocol: TEST data used for selection]"
+        )
+
+    def choose_reported(self, hparams: dict) -> dict:
+        """F_EPOCH best_test: report max(best-epoch test accuracy, searched test accuracy), as the official code.
+
+        The best epoch's accuracy is the deployed adapter's test accuracy with the initial (beta, alpha),
+        so the larger of the two is reported by evaluating with the (beta, alpha) that gives it.
+        """
+        searched_acc = self.test_accuracy(hparams["alpha"], hparams["beta"])
+        epoch_acc = self.test_accuracy(self.init_alpha, self.init_beta)
+        use_epoch = epoch_acc > searched_acc
+        rec = self.best_test_record or {}
+        hparams = dict(
+            hparams,
+            f_epoch={
+                "rule": "best_test",
+                "best_epoch": rec.get("epoch"),
+                "best_epoch_test_accuracy": epoch_acc,
+                "searched_test_accuracy": searched_acc,
+                "reported": "best_epoch" if use_epoch else "searched",
+            },
+        )
+        if use_epoch:
+            hparams.update(beta=self.init_beta, alpha=self.init_alpha)
+        print(
+            f"Tip-F official report: max(best-epoch test accuracy {epoch_acc:.2f}%, searched test accuracy "
+            f"{searched_acc:.2f}%) -> the {'best-epoch' if use_epoch else 'searched'} beta/alpha"
+        )
+        return hparams
 
     def before_test(self, split: str) -> None:
         if split == "test":
             self.hparams = self.search()
+            if self.best_test_epoch and self.best_test_record is not None:
+                self.hparams = self.choose_reported(self.hparams)
             self.extra_results["tip"] = self.hparams
             self.extra_results["tip_beta"] = self.hparams["beta"]
             self.extra_results["tip_alpha"] = self.hparams["alpha"]

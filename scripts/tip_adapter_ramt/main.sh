@@ -3,7 +3,8 @@
 #   bash scripts/tip_adapter_ramt/main.sh DATASET SHOTS [KEY VALUE ...]
 # Reuses the R-AMT run $OUTPUT/<DATASET>/RAMT/<tag>_<SHOTS>shots/seed<S> (trained first with
 # scripts/ramt/main.sh and the same extra options when it is not finished), then runs Tip-Adapter
-# ("tip") and Tip-Adapter-F ("tipf") unchanged on the folded encoder.
+# ("tip") and Tip-Adapter-F ("tipf") unchanged on the folded encoder. PROTOCOL=official: as in
+# scripts/tip_adapter/main.sh ({tip,tipf}_official/ folders).
 # Output: $OUTPUT/<DATASET>/TipAdapterRAMT/<tag>_<SHOTS>shots/{tip,tipf}/seed<S>/.
 source "$(dirname "$0")/../common.sh"
 [ $# -ge 2 ] || die "usage: bash scripts/tip_adapter_ramt/main.sh DATASET SHOTS [KEY VALUE ...]"
@@ -21,10 +22,12 @@ for SEED in $SEEDS; do
   fi
   for VARIANT in $VARIANTS; do
     FINETUNE=$(tip_finetune "$VARIANT")
-    run_train "${OUTPUT}/${DATASET}/${TRAINER}/${TAG}_${SHOTS}shots/${VARIANT}/seed${SEED}" -- \
+    PROTOCOL_OPTS=$(tip_protocol_opts "$DATASET" "$VARIANT")
+    # shellcheck disable=SC2086  # PROTOCOL_OPTS holds KEY VALUE words without spaces
+    run_train "${OUTPUT}/${DATASET}/${TRAINER}/${TAG}_${SHOTS}shots/$(tip_variant_dir "$VARIANT")/seed${SEED}" -- \
       --seed "$SEED" --trainer "$TRAINER" \
       --dataset-config-file "configs/datasets/${DATASET}.yaml" \
       --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \
-      TRAINER.TIP.FINETUNE "$FINETUNE" DATASET.NUM_SHOTS "$SHOTS" MASK.SOURCE_RUN "$SOURCE" "$@"
+      TRAINER.TIP.FINETUNE "$FINETUNE" $PROTOCOL_OPTS DATASET.NUM_SHOTS "$SHOTS" MASK.SOURCE_RUN "$SOURCE" "$@"
   done
 done

@@ -183,37 +183,91 @@ def test_missing_and_crashed(tree):
     assert sorted(dg["dataset"]) == ["ImageNet-Sketch", "ImageNet-V2"] and set(dg["seed"]) == {3}
 
 
+def table_under(md, heading):
+    """``{first cell: [other cells]}`` of the first Markdown table after the line ``heading``."""
+    lines = md.split(heading, 1)[1].splitlines()
+    rows, started = {}, False
+    for line in lines:
+        if line.startswith("| "):
+            started = True
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+        elif started and not line.startswith("|"):
+            break
+    return rows
+
+
 def test_fewshot_markdown_cells(tree):
     df = collect_runs(tree)
     md = fewshot_table_md(df, with_published=True, shots=[16])
-    rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
-    header = [c.strip() for c in md.split("## 16 shots")[1].splitlines()[2].strip("|").split("|")]
-    assert header == ["Method", "ImageNet", "Caltech101", "Flowers102", "Digits", "Average"]
+    ours_rows = table_under(md, "## 16 shots")
+    assert ours_rows["Method"] == ["ImageNet", "Caltech101", "Flowers102", "Digits", "Average"]
+    rows = table_under(md, "### 16 shots: ours vs published")
 
     def cells(label):
-        return [c.strip() for c in rows[label].strip("|").split("|")][1:]
+        return rows[label]
 
     cal = list(RAMT_CAL.values())
     flo = list(RAMT_FLO.values())
-    ours = cells("R-AMT")
+    ours = ours_rows["R-AMT"]
     assert ours[1] == f"{np.mean(cal):.2f} ± {pstd(cal):.2f} (3)" == "96.17 ± 1.03 (3)"
     assert ours[2] == f"{np.mean(flo):.2f} ± {pstd(flo):.2f} (2)" == "97.50 ± 0.50 (2)"
     assert ours[3] == "—"
     avg = np.mean([72.2, np.mean(cal), np.mean(flo)])
     assert ours[4] == f"{avg:.2f} (3/4 datasets)"
-    assert cells("CoOp")[1] == "94.50 ± 0.50 (2)"
-    assert cells("ZeroShotCLIP")[1:3] == ["93.00 ± 0.00 (1)", "70.50 ± 0.00 (1)"]
-    assert cells("R-AMT [tiny]†")[3] == "82.00 ± 1.63 (3)"
-    # Published side by side: R-AMT 16 shots Caltech101 97.00, Flowers102 99.07 (project page).
+    assert ours_rows["CoOp"][1] == "94.50 ± 0.50 (2)"
+    assert ours_rows["ZeroShotCLIP"][1:3] == ["93.00 ± 0.00 (1)", "70.50 ± 0.00 (1)"]
+    assert ours_rows["R-AMT [tiny]†"][3] == "82.00 ± 1.63 (3)"
+    # The full published table: all 11 paper datasets (+ our Digits), published Average and Gain.
+    assert rows["Method"][-3:] == ["Digits", "Average", "Gain"] and len(rows["Method"]) == 11 + 3
+    # Published side by side: R-AMT 16 shots Caltech101 97.00, OxfordPets 93.80 (project page).
     pub = cells("R-AMT (published)")
-    assert pub[1] == "97.00" and pub[3] == "—"
+    assert pub[1] == "97.00" and pub[2] == "93.80" and pub[11] == "—" and pub[12] == "83.96"
+    assert cells("R-AMT (ours)")[1] == "96.17 ± 1.03 (3)" and cells("R-AMT (ours)")[2] == "—"
     delta = cells("R-AMT (Δ)")
-    assert delta[1] == f"{np.mean(cal) - 97.00:+.2f}"
-    assert cells("Tip-Adapter-F (published)")[1] == "95.63"  # the published Tip-Adapter row
+    assert delta[1] == f"{np.mean(cal) - 97.00:+.2f}" and delta[2] == "—"
+    # Average Δ: our 3 datasets against the published mean of the same 3 datasets.
+    same = np.mean([73.07, 97.00, 98.17])
+    assert delta[12] == f"{avg - same:+.2f}"
+    assert cells("Tip-Adapter (published)")[1] == "95.63"  # compared with our Tip-Adapter-F
     assert cells("Tip-Adapter-F (Δ)")[1] == f"{np.mean(list(TIPF_CAL.values())) - 95.63:+.2f}"
     assert cells("ZeroShotCLIP (published)")[1] == "92.94"
     assert cells("R-AMT [tiny]† (Δ)")[0] == "n/c"
+    assert cells("Tip-Adapter+R-AMT (published)")[13] == "+3.13"  # 84.37 - 81.24, as the README
+    assert cells("CoOp+R-AMT (published)")[13] == "+3.26"
     assert "not comparable" in md and "crashed" in md
+
+
+def test_every_published_cell_is_shown_even_without_runs(tree):
+    from ramt.published import load_published
+
+    md = fewshot_table_md(collect_runs(tree), with_published=True, shots=[16])
+    rows = table_under(md, "### 16 shots: ours vs published")
+    header = rows["Method"]
+    pub = load_published()
+    pub = pub[(pub["shots"] == 16) & (pub["source"] == "R-AMT project page few-shot table")]
+    for r in pub.itertuples():
+        col = "Average" if r.dataset == "Average" else r.dataset
+        assert rows[f"{r.method} (published)"][header.index(col)] == f"{r.accuracy:.2f}", (
+            r.method,
+            r.dataset,
+        )
+    # A user with no run at all still sees the 16-shot published table.
+    empty = fewshot_table_md(collect_runs(tree / "nothing-here"), with_published=True)
+    assert "R-AMT (published)" in table_under(empty, "### 16 shots: ours vs published")
+
+
+def test_verdicts_use_our_seed_std(tree):
+    md = fewshot_table_md(collect_runs(tree), with_published=True, shots=[16])
+    v = table_under(md, "### 16 shots: verdict per method")
+    tipf = list(TIPF_CAL.values())
+    sigma = math.sqrt(pstd(tipf) ** 2 * (1 / 3 + 1 / 3))  # one dataset
+    assert v["Tip-Adapter-F"][:3] == ["Tip-Adapter", "1/11", "3"]
+    assert v["Tip-Adapter-F"][6] == f"{2 * sigma:.2f}"
+    assert v["Tip-Adapter-F"][7].startswith("within seed noise")  # +0.10 against 2σ = 0.34
+    assert v["CoOp"][7].startswith("below published by 0.97")  # 94.50 vs 95.47, 2σ = 0.91
+    assert v["ZeroShotCLIP"][7].endswith("(1 seed: no noise estimate)")
+    assert "R-AMT [tiny]†" not in v  # not comparable: no verdict
 
 
 def test_base2new_harmonic_mean(tree):
@@ -285,3 +339,39 @@ def test_duplicate_runs_are_not_double_counted(tmp_path):
     assert sorted(df["status"]) == ["duplicate", "ok"]
     miss = missing_runs(df)
     assert (miss["kind"] == "duplicate").sum() == 1
+
+
+def test_selection_protocols_are_grouped_and_footnoted(tmp_path):
+    """Default and official-protocol Tip-F runs of the same seeds: two rows, the official one marked ‡."""
+    for s, acc in {1: 95.0, 2: 95.2, 3: 95.4}.items():
+        write_run(
+            tmp_path / "caltech101/TipAdapter/vit_b16_16shots/tipf" / f"seed{s}",
+            make_cfg("TipAdapter", "caltech101", 16, s, finetune=True),
+            result=acc,
+        )
+        write_run(
+            tmp_path / "caltech101/TipAdapter/vit_b16_16shots/tipf_official" / f"seed{s}",
+            make_cfg(
+                "TipAdapter", "caltech101", 16, s, finetune=True, search_split="val", f_epoch="best_test"
+            ),
+            result=acc + 0.5,
+        )
+    df = collect_runs(tmp_path)
+    assert set(df["status"]) == {"ok"}  # not taken for duplicates of each other
+    assert dict(zip(df["selection"], df["uses_test"])) == {"default": False, "official": True}
+    md = fewshot_table_md(df, with_published=True, shots=[16])
+    ours = table_under(md, "## 16 shots")
+    assert ours["Tip-Adapter-F"][0] == "95.20 ± 0.16 (3)"
+    assert ours["Tip-Adapter-F {official}‡"][0] == "95.70 ± 0.16 (3)"
+    rows = table_under(md, "### 16 shots: ours vs published")
+    labels = list(rows)
+    i = labels.index("Tip-Adapter (published)")
+    assert labels[i + 1 : i + 5] == [
+        "Tip-Adapter-F (ours)",
+        "Tip-Adapter-F (Δ)",
+        "Tip-Adapter-F {official}‡ (ours)",
+        "Tip-Adapter-F {official}‡ (Δ)",
+    ]
+    assert "‡ **test data was used for selection**" in md and "{official}: Tip-Adapter's own" in md
+    miss = missing_runs(df)
+    assert miss.empty

@@ -107,3 +107,35 @@ def test_coop_config_follows_shots(tmp_path):
     assert "/caltech101/CoOp/vit_b16_ep100_2shots/nctx16_cscFalse_ctpend/seed1" in res.stdout
     res = run_script("scripts/tip_adapter/main.sh", "caltech101", "two", env_extra=env, check=False)
     assert res.returncode != 0 and "SHOTS must be a positive integer" in res.stderr
+
+
+@pytest.mark.slow
+def test_tip_adapter_official_protocol_has_its_own_folder(out_root, digits_root):
+    env = env_for(out_root, digits_root, VARIANTS="tipf", PROTOCOL="official")
+    run_script("scripts/tip_adapter/main.sh", "digits", 4, *TIP_FAST, env_extra=env)
+    exp = out_root / "digits" / "TipAdapter" / "tiny_4shots"
+    assert (exp / "tipf_official" / "seed1" / "log.txt").is_file()
+    res = json.load(open(exp / "tipf_official" / "seed1" / "results.json"))
+    assert res["selection"]["name"] == "official" and res["selection"]["uses_test"]
+    assert res["extra"]["tip"]["search_split"] == "val_full" and res["extra"]["tip"]["f_epoch"]["best_epoch"]
+    parse(exp / "tipf_official")
+    # The default folder (if the default test ran first) is never reused by the official protocol.
+    if (exp / "tipf" / "seed1" / "results.json").is_file():
+        assert json.load(open(exp / "tipf" / "seed1" / "results.json"))["selection"]["name"] == "default"
+
+
+def test_official_protocol_options_per_dataset():
+    def opts(dataset, variant, protocol="official"):
+        cmd = f"source scripts/common.sh; PROTOCOL={protocol}; tip_protocol_opts {dataset} {variant}; tip_variant_dir {variant}"
+        res = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True)
+        return res.returncode, res.stdout.split("\n"), res.stderr
+
+    assert opts("imagenet", "tipf")[1][:3] == [
+        "TRAINER.TIP.SEARCH_SPLIT test",
+        "TRAINER.TIP.F_EPOCH best_test",
+        "tipf_official",
+    ]
+    assert opts("caltech101", "tip")[1][:2] == ["TRAINER.TIP.SEARCH_SPLIT val", "tip_official"]
+    assert opts("caltech101", "tipf", "default")[1][:1] == ["tipf"]
+    rc, _, err = opts("caltech101", "tipf", "paper")
+    assert rc != 0 and "unknown PROTOCOL 'paper'" in err

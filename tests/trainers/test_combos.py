@@ -195,6 +195,44 @@ def test_joint_context_gradient_is_plain_ce(tmp_path, data_root):
     assert trainer.tuner.mask_set.flat.grad is not None
 
 
+def test_tip_adapter_ramt_official_protocol_searches_masked_test_features(tmp_path, data_root):
+    """The protocol options are inherited: SEARCH_SPLIT test and F_EPOCH best_test on the folded encoder."""
+    import json
+
+    from ramt.trainers.tip_adapter import search_grid, search_hparams
+
+    cfg0 = method_cfg("CoOp", data_root, tmp_path / "x")
+    make_mask_run(tmp_path / "ramt", cfg0)
+    opts = {
+        "TRAINER.TIP.FINETUNE": True,
+        "TRAINER.TIP.TRAIN_EPOCH": 2,
+        "TRAINER.TIP.SEARCH_SPLIT": "test",
+        "TRAINER.TIP.F_EPOCH": "best_test",
+        "TRAINER.TIP.SEARCH_STEP": (10, 5),
+    }
+    trainer = build(combo_cfg("TipAdapterRAMT", data_root, tmp_path / "o", tmp_path / "ramt", **opts))
+    trainer.train()
+    feats, labels = trainer.split_feats("test", loader=trainer.test_loader)  # masked features
+    zs = 100.0 * feats @ trainer.text_weights.t()
+    beta, alpha, _ = search_hparams(
+        zs,
+        trainer.affinity(feats),
+        trainer.cache_values,
+        labels,
+        search_grid(trainer.search_scale[0], 10),
+        search_grid(trainer.search_scale[1], 5),
+    )
+    res = json.load(open(tmp_path / "o" / "results.json"))
+    tip = res["extra"]["tip"]
+    assert tip["search_split"] == "test" and res["selection"]["uses_test"]
+    if tip["f_epoch"]["reported"] == "searched":
+        assert (tip["beta"], tip["alpha"]) == pytest.approx((beta, alpha))
+    assert res["metrics"]["accuracy"] == pytest.approx(
+        max(tip["f_epoch"]["best_epoch_test_accuracy"], tip["f_epoch"]["searched_test_accuracy"])
+    )
+    assert res["method"] == "Tip-Adapter-F+R-AMT" and res["extra"]["mask_fingerprint"]
+
+
 def test_source_run_identity_is_checked(tmp_path, data_root):
     """Masks are reused only from a run recorded on the same weights, split and code (issue 12, item 1)."""
     from ramt.runs import run_identity, write_identity
