@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ramt.methods import cfg_get
+
 __all__ = [
     "DEFAULT_PROTOCOL",
     "F_EPOCHS",
@@ -37,15 +39,6 @@ DEFAULT_PROTOCOL = "default"
 OFFICIAL_PROTOCOL = "official"
 # Datasets without a validation split, on which the official code searches on test.
 _OFFICIAL_TEST_SEARCH = ("ImageNet",)
-
-
-def _get(cfg: Mapping[str, Any] | None, dotted: str, default: Any = None) -> Any:
-    node: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return default
-        node = node[part]
-    return node
 
 
 def _as_bool(value: Any) -> bool:
@@ -80,7 +73,7 @@ def selection_protocol(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     ``official`` (Tip-Adapter's own choice for the run's dataset) or ``custom`` (any other mix).
     ``uses_test`` is True when test data chose anything (search split or Tip-F epoch).
     """
-    trainer = str(_get(cfg, "TRAINER.NAME", "") or "")
+    trainer = str(cfg_get(cfg, "TRAINER.NAME", "") or "")
     if trainer not in TIP_TRAINERS:
         return {
             "name": DEFAULT_PROTOCOL,
@@ -89,14 +82,14 @@ def selection_protocol(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
             "uses_test": False,
             "description": "no test data used for any choice",
         }
-    finetune = _as_bool(_get(cfg, "TRAINER.TIP.FINETUNE", False))
-    searched = _as_bool(_get(cfg, "TRAINER.TIP.SEARCH_HP", True))
-    search = str(_get(cfg, "TRAINER.TIP.SEARCH_SPLIT", "val_fewshot") or "val_fewshot")
-    f_epoch = str(_get(cfg, "TRAINER.TIP.F_EPOCH", "last") or "last") if finetune else None
-    if finetune and str(_get(cfg, "TRAINER.TIP.SELECT", "last")) == "val":
+    finetune = _as_bool(cfg_get(cfg, "TRAINER.TIP.FINETUNE", False))
+    searched = _as_bool(cfg_get(cfg, "TRAINER.TIP.SEARCH_HP", True))
+    search = str(cfg_get(cfg, "TRAINER.TIP.SEARCH_SPLIT", "val_fewshot") or "val_fewshot")
+    f_epoch = str(cfg_get(cfg, "TRAINER.TIP.F_EPOCH", "last") or "last") if finetune else None
+    if finetune and str(cfg_get(cfg, "TRAINER.TIP.SELECT", "last")) == "val":
         f_epoch = "best_val_fewshot"  # the optional few-shot-val epoch selection (TRAINER.TIP.SELECT val)
     search_used = search if searched else None
-    official = official_choice(str(_get(cfg, "DATASET.NAME", "") or ""), finetune)
+    official = official_choice(str(cfg_get(cfg, "DATASET.NAME", "") or ""), finetune)
     if (search_used, f_epoch) == ("val_fewshot", "last" if finetune else None):
         name = DEFAULT_PROTOCOL
     elif (search_used, f_epoch) == (official["search_split"], official["f_epoch"]):

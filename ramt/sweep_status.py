@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 STATES = ("done", "crashed", "missing")
+# A job whose runner script writes folders this module cannot predict (a plugin's own script).
+UNKNOWN = "unknown"
 _ELAPSED_RE = re.compile(r"^Elapsed: (?:(\d+) days?, )?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)\s*$")
 
 
@@ -106,7 +108,16 @@ def job_run_dirs(job, env: Mapping[str, str] | None = None) -> list[tuple[Path, 
         suffix = "" if protocol == "default" else f"_{protocol}"
         variants = (e.get("VARIANTS") or "tip tipf").split()
         return [(out / d / trainer / f"{tag}_{k}shots" / f"{v}{suffix}" / seed, False) for v in variants]
-    raise ValueError(f"unknown sweep method {job.method!r}")
+    from ramt.methods import METHOD_REGISTRY
+
+    method = METHOD_REGISTRY.get(job.method)
+    if method is not None and "combination.sh" in method.script and method.config:
+        # A registered two-stage combination run by scripts/combination.sh: its folder rule.
+        stem = os.path.basename(method.config)
+        stem = stem[: -len(".yaml")] if stem.endswith(".yaml") else stem
+        trainer = method.trainers[0]
+        return [(out / d / trainer / f"{stem.replace('vit_b16', tag, 1)}_{k}shots" / seed, False)]
+    return []  # a runner script whose folders this module does not know: state "unknown"
 
 
 def run_elapsed(run_dir: Path) -> float | None:
@@ -141,6 +152,9 @@ def job_states(jobs: Sequence, env: Mapping[str, str] | None = None) -> list[Job
     states = []
     for job in jobs:
         dirs = job_run_dirs(job, env)
+        if not dirs:
+            states.append(JobState(job, UNKNOWN, ()))
+            continue
         finished = [is_finished(str(p), test_log=t) for p, t in dirs]
         paths = tuple(p for p, _t in dirs)
         if all(finished):
@@ -163,7 +177,9 @@ def format_marked_jobs(states: Sequence[JobState], header: str = "") -> str:
             line += "  # after " + ", ".join(st.job.deps)
         lines.append(line)
     counts = {s: sum(1 for st in states if st.state == s) for s in STATES}
-    lines.append("# " + ", ".join(f"{counts[s]} {s}" for s in STATES))
+    unknown = sum(1 for st in states if st.state == UNKNOWN)
+    tail = f", {unknown} {UNKNOWN} (folders of their runner scripts not known)" if unknown else ""
+    lines.append("# " + ", ".join(f"{counts[s]} {s}" for s in STATES) + tail)
     return "\n".join(lines)
 
 
@@ -196,13 +212,14 @@ def estimate_remaining(states: Sequence[JobState]) -> dict[str, dict]:
                 "done": 0,
                 "crashed": 0,
                 "missing": 0,
+                UNKNOWN: 0,
                 "mean_done_s": None,
                 "remaining_s": 0.0,
                 "no_estimate": 0,
             },
         )
         row[st.state] += 1
-        if st.state != "done":
+        if st.state not in ("done", UNKNOWN):
             est, _how = _estimate(st.job, done)
             if est is None:
                 row["no_estimate"] += 1

@@ -80,7 +80,7 @@ def test_toy_combination_is_trained_swept_and_reported(tmp_path, data_root):
         ["-m", "ramt.sweep", "--dry-run", "--datasets", "caltech101", "--shots", "2", "--seeds", "1"], env
     )
     assert (
-        "SEEDS=1 bash scripts/combination.sh toy_tip_ramt caltech101 2  # after ramt/caltech101/2shots/seed1"
+        "missing  SEEDS=1 bash scripts/combination.sh toy_tip_ramt caltech101 2  # after ramt/caltech101/2shots/seed1"
         in listing.splitlines()
     )
 
