@@ -207,10 +207,11 @@ def mismatch_message(run_dir: str, diffs: list[tuple[str, Any, Any]], finished: 
         f"; and {len(diffs) - 8} more" if len(diffs) > 8 else ""
     )
     what = "a finished run" if finished else "an unfinished run"
+    exp = os.path.basename(os.path.dirname(os.path.normpath(run_dir))) or "vit_b16_16shots"
     return (
         f"The run folder {run_dir} holds {what} of a different experiment ({os.path.join(run_dir, RUN_FILE)} "
         f"differs in {shown}). Its result is not reused and it is not resumed. Give this experiment its own "
-        "folder: with the runner scripts set EXP=<name> (e.g. EXP=vit_b16_4shots_lam0.3) or another "
+        f"folder: with the runner scripts set EXP=<name> (e.g. EXP={exp}_variant) or another "
         "OUTPUT=...; with train.py pass another --output-dir. Delete the folder only if the old run is "
         "not wanted."
     )
