@@ -135,7 +135,7 @@ def folded_clip(run_dir: str) -> tuple[nn.Module, Any, dict]:
     in ``mask_run.json``.
     """
     from ramt.config import mask_layers
-    from ramt.masks import MaskSet, fold_masks_, load_packed_masks_, mask_fingerprint
+    from ramt.masks import MaskSet, fold_masks_, load_checked_masks_
 
     cfg = run_config(run_dir)
     payload, info = _run_masks(run_dir)
@@ -143,14 +143,7 @@ def folded_clip(run_dir: str) -> tuple[nn.Module, Any, dict]:
     mask_set = MaskSet.from_module(
         model.visual, layers=payload.get("layers") or mask_layers(cfg), threshold=float(payload["threshold"])
     )
-    load_packed_masks_(mask_set, payload)
-    fingerprint = mask_fingerprint(mask_set)
-    saved = info.get("mask_fingerprint")
-    if saved and saved != fingerprint:
-        raise ExportError(
-            f"The masks of {run_dir} have fingerprint {fingerprint} but its mask_run.json records {saved}: the run "
-            "folder is inconsistent (a checkpoint from another run?). Re-train it."
-        )
+    fingerprint = load_checked_masks_(mask_set, payload, info.get("mask_fingerprint"), run_dir, ExportError)
     fold_masks_(model.visual, mask_set)
     zeros = mask_set.num_entries - int(mask_set.binary_flat().sum())
     info = dict(info, mask_fingerprint=fingerprint, zeros=zeros, total=mask_set.num_entries)
@@ -392,19 +385,13 @@ def export_run(run_dir: str, fmt: str, out: str, dtype: str = "fp32", overwrite:
 
 def _export_masks(run_dir: str, out: str) -> dict:
     from ramt.analyze.runs import head_width_for
-    from ramt.masks import MaskSet, load_packed_masks_, mask_fingerprint, write_masks_file
+    from ramt.masks import MaskSet, load_checked_masks_, write_masks_file
 
     payload, info = _run_masks(run_dir)
     names = [m["name"] for m in payload["masks"]]
     shapes = [m["shape"] for m in payload["masks"]]
     mask_set = MaskSet(names, shapes, layers=payload["layers"], threshold=float(payload["threshold"]))
-    load_packed_masks_(mask_set, payload)
-    fingerprint = mask_fingerprint(mask_set)
-    saved = info.get("mask_fingerprint")
-    if saved and saved != fingerprint:
-        raise ExportError(
-            f"The masks of {run_dir} have fingerprint {fingerprint} but mask_run.json records {saved}."
-        )
+    fingerprint = load_checked_masks_(mask_set, payload, info.get("mask_fingerprint"), run_dir, ExportError)
     pretrained = ""
     if os.path.isdir(run_dir) and os.path.isfile(os.path.join(run_dir, "results.json")):
         pretrained = _pretrained_tag(run_config(run_dir))

@@ -22,8 +22,7 @@ from ramt.masks import (
     MaskSet,
     fold_masks_,
     is_masks_file,
-    load_packed_masks_,
-    mask_fingerprint,
+    load_checked_masks_,
     normalize_layers,
     read_masks_file,
 )
@@ -134,14 +133,9 @@ def load_source_masks(cfg, clip_model: nn.Module, dataset) -> tuple[MaskSet, dic
     mask_set = MaskSet.from_module(
         clip_model.visual, layers=mask_layers(cfg), init="1s", scale=mcfg.SCALE, threshold=mcfg.THRESHOLD
     )
-    load_packed_masks_(mask_set, payload)
-    fingerprint = mask_fingerprint(mask_set)
-    saved = info.get("mask_fingerprint")
-    if saved and saved != fingerprint:
-        raise MaskSourceError(
-            f"The masks in {ckpt_path} have fingerprint {fingerprint}, but {info_path} records {saved}: "
-            "the run folder is inconsistent. Re-train it."
-        )
+    fingerprint = load_checked_masks_(
+        mask_set, payload, info.get("mask_fingerprint"), f"{ckpt_path} ({info_path})", MaskSourceError
+    )
     info.update(run_dir=run_dir, checkpoint=ckpt_path, mask_fingerprint=fingerprint)
     return mask_set, info
 

@@ -16,6 +16,7 @@ from .maskset import (
     masked_weights,
 )
 from .packing import (
+    load_checked_masks_,
     load_official_masks_,
     load_packed_masks_,
     pack_bits,
@@ -46,6 +47,7 @@ __all__ = [
     "fold_masks_",
     "folded_copy",
     "format_sparsity",
+    "load_checked_masks_",
     "load_official_masks_",
     "load_packed_masks_",
     "mask_fingerprint",

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .maskset import MaskSet
+from .maskset import MaskSet, mask_fingerprint
 from .selection import official_mask_key, param_name_from_official_key
 
 __all__ = [
@@ -150,3 +150,22 @@ def load_official_masks_(mask_set: MaskSet, state_dict: dict[str, Any]) -> MaskS
     bits = [unpack_bits(by_name[n], s).reshape(-1) for n, s in zip(mask_set.names, mask_set.shapes)]
     mask_set.set_binary_(torch.cat(bits))
     return mask_set
+
+
+def load_checked_masks_(
+    mask_set: MaskSet,
+    payload: dict[str, Any],
+    recorded_fingerprint: str | None,
+    source: str,
+    error: type[Exception] = ValueError,
+) -> str:
+    """Load ``payload`` into ``mask_set`` and return its fingerprint; raise ``error`` naming ``source``
+    when the run recorded another fingerprint (a checkpoint from another run)."""
+    load_packed_masks_(mask_set, payload)
+    fingerprint = mask_fingerprint(mask_set)
+    if recorded_fingerprint and recorded_fingerprint != fingerprint:
+        raise error(
+            f"The masks of {source} have fingerprint {fingerprint}, but the run records {recorded_fingerprint}: "
+            "the run folder is inconsistent (a checkpoint from another run?). Re-train it."
+        )
+    return fingerprint

@@ -37,6 +37,7 @@ from ramt.report.tables import (  # noqa: E402
     _rows,
     base2new_summary,
     comparable,
+    dg_source_runs,
     fewshot_summary,
     row_keys,
     row_label,
@@ -435,12 +436,7 @@ def plot_dg(df: pd.DataFrame, out_dir: str | Path, source_shots: int = 16) -> li
     series, allv = [], []
     for method, backbone in rows:
         g = ok[(ok["method"] == method) & (ok["backbone"] == backbone)]
-        s = src[
-            (src["method"] == method)
-            & (src["backbone"] == backbone)
-            & (src["dataset"] == "ImageNet")
-            & (src["shots"] == source_shots)
-        ]
+        s = dg_source_runs(src, method, backbone, source_shots)
         stats = [seed_stats(s["accuracy"])] + [seed_stats(g[g["dataset"] == t]["accuracy"]) for t in targets]
         vals = [m if n else None for m, _s, n in stats]
         errs = [sd if n else None for _m, sd, n in stats]

@@ -111,6 +111,16 @@ def _rows(df: pd.DataFrame) -> list[tuple[str, str]]:
     return sorted(pairs, key=lambda p: (method_sort_key(p[0]), not comparable(p[1]), p[1]))
 
 
+def dg_source_runs(src: pd.DataFrame, method: str, backbone: str, source_shots: int) -> pd.DataFrame:
+    """The ImageNet few-shot runs (``source_shots``) of one method and backbone: a DG row's source."""
+    return src[
+        (src["method"] == method)
+        & (src["backbone"] == backbone)
+        & (src["dataset"] == "ImageNet")
+        & (src["shots"] == source_shots)
+    ]
+
+
 def _selection_of(df: pd.DataFrame) -> pd.Series:
     if "selection" in df.columns:
         return df["selection"].fillna(DEFAULT_SELECTION).astype(str)
@@ -617,12 +627,7 @@ def dg_table_md(df: pd.DataFrame, source_shots: int = 16) -> str:
     rows = []
     for method, backbone in _rows(ok):
         g = ok[(ok["method"] == method) & (ok["backbone"] == backbone)]
-        s = src[
-            (src["method"] == method)
-            & (src["backbone"] == backbone)
-            & (src["dataset"] == "ImageNet")
-            & (src["shots"] == source_shots)
-        ]
+        s = dg_source_runs(src, method, backbone, source_shots)
         src_cell = format_cell(*seed_stats(s["accuracy"])) if not s.empty else DASH
         means = []
         cells = []
