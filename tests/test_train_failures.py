@@ -9,6 +9,7 @@ import sys
 import ramt.utils.io as rio
 from ramt.runs import LOCK_FILE, RUN_FILE, is_finished
 from ramt.train import cli
+from tests.fixtures.io_fixtures import FullDiskFile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,25 +36,9 @@ def test_disk_full_on_the_last_write_is_one_error_and_nothing_looks_finished(
 ):
     real_open = rio._open_temp
 
-    class FullDisk:
-        def __init__(self, f):
-            self.f = f
-
-        def write(self, data):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
     def open_temp(fd, mode, path):
         f = real_open(fd, mode, path)
-        return FullDisk(f) if path.endswith("results.json") else f
+        return FullDiskFile(f) if path.endswith("results.json") else f
 
     monkeypatch.setattr(rio, "_open_temp", open_temp)
     out = tmp_path / "out"

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import functools
-import hashlib
 import logging
 import math
 import os
@@ -52,6 +51,7 @@ from ramt.clip.backbones import (
     is_table_name,
 )
 from ramt.masks.selection import UnsupportedBackboneError
+from ramt.utils.io import sha256_file as file_sha256
 
 __all__ = [
     "CLIP_DIR_ENV",
@@ -169,14 +169,6 @@ def clip_search_dirs() -> list[str]:
         dirs.append(os.path.expanduser(env))
     dirs.append(os.path.join(os.path.expanduser("~"), ".cache", "clip"))
     return dirs
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _not_found_message(name: str, reason: str) -> str:

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 import torch
 from tqdm import tqdm
 
-from ramt.utils.io import atomic_torch_save
+from ramt.utils.io import atomic_torch_save, sha256_file
 
 
 def feature_cache_key(**parts) -> str:
@@ -105,11 +105,7 @@ def file_sha256(path: str, cache_dir: Optional[str] = None) -> str:
             memo = {}
     if isinstance(memo.get(stamp), str):
         return memo[stamp]
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
+    digest = sha256_file(path)
     if memo_path:
         memo[stamp] = digest
         try:

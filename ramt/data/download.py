@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import http.client
 import lzma
 import os
@@ -33,6 +32,8 @@ import zipfile
 import zlib
 from pathlib import Path
 from typing import Optional, Union
+
+from ramt.utils.io import sha256_file as sha256sum
 
 __all__ = [
     "ArchiveError",
@@ -80,14 +81,6 @@ class ArchiveError(RuntimeError):
 
 class UnsafeArchiveError(ArchiveError):
     """An archive member would land outside the destination (absolute path, '..', link)."""
-
-
-def sha256sum(path: PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _progress(total: Optional[int], initial: int, desc: str, enabled: Optional[bool]):

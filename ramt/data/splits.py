@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from typing import Optional
 
-from ramt.utils.io import atomic_write_text
+from ramt.utils.io import atomic_write_text, sha256_file
 
 from .datum import Datum
 from .sources import CATALOGUE, DatasetSource, gdrive_view_url
@@ -181,14 +181,6 @@ def write_split(
     atomic_write_text(path, json.dumps(data))
 
 
-def _sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def file_fingerprint(*paths: str) -> str:
     """SHA-256 hex digest of one file; for several, of their names and digests in order."""
     if not paths:
@@ -197,10 +189,10 @@ def file_fingerprint(*paths: str) -> str:
         if not os.path.isfile(p):
             raise SplitFileNotFoundError(f"Cannot fingerprint {p}: file not found.")
     if len(paths) == 1:
-        return _sha256_file(paths[0])
+        return sha256_file(paths[0])
     h = hashlib.sha256()
     for p in paths:
-        h.update(f"{os.path.basename(p)}\0{_sha256_file(p)}\n".encode())
+        h.update(f"{os.path.basename(p)}\0{sha256_file(p)}\n".encode())
     return h.hexdigest()
 
 

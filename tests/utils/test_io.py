@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import ramt.utils.io as rio
+from tests.fixtures.io_fixtures import FullDiskFile
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
@@ -25,24 +26,9 @@ def test_results_and_checkpoints_respect_the_umask(tmp_path, umask, mode):
 
 
 def test_full_disk_during_torch_save_is_an_oserror_naming_the_file(tmp_path, monkeypatch):
-    class Full:
-        def __init__(self, f):
-            self.f = f
-
-        def write(self, data):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
 
     real = rio._open_temp
-    monkeypatch.setattr(rio, "_open_temp", lambda fd, mode, path: Full(real(fd, mode, path)))
+    monkeypatch.setattr(rio, "_open_temp", lambda fd, mode, path: FullDiskFile(real(fd, mode, path)))
     target = tmp_path / "model.pth.tar-3"
     with pytest.raises(OSError) as e:
         rio.atomic_torch_save({"w": torch.zeros(1000)}, str(target))
