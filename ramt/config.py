@@ -176,6 +176,30 @@ def get_cfg_default() -> CN:
     # on test, and the reported accuracy is the max of that epoch's and the searched test accuracy).
     _C.TRAINER.TIP.F_EPOCH = "last"
 
+    # Linear-probe CLIP (CoOp's lpclip/): sklearn LogisticRegression on frozen features, C searched on
+    # the few-shot val split (coarse grid, then SEARCH_STEPS rounds of the binary refinement).
+    _C.TRAINER.LP = CN()
+    _C.TRAINER.LP.C_GRID = (1e6, 1e4, 1e2, 1.0, 1e-2, 1e-4, 1e-6)
+    _C.TRAINER.LP.SEARCH_STEPS = 8
+    _C.TRAINER.LP.MAX_ITER = 1000
+
+    # CoCoOp (CoOp's trainers/cocoop.py): context + meta-net bias per image.
+    _C.TRAINER.COCOOP = CN()
+    _C.TRAINER.COCOOP.N_CTX = 16
+    _C.TRAINER.COCOOP.CTX_INIT = ""
+    _C.TRAINER.COCOOP.PREC = "fp16"  # fp16 / fp32 / amp; forced to fp32 on CPU
+    # Project: at most this many (image, class) prompts per text-encoder call at evaluation.
+    _C.TRAINER.COCOOP.MAX_PROMPTS = 8192
+
+    # ProGrad (BeierZhu/Prompt-align; their LOSS.LAMBDA / LOSS.T): CoOp's context keys apply.
+    _C.TRAINER.PROGRAD = CN()
+    # -1.0 = their README: 0.8 at 8/16 shots on Flowers102, DTD and EuroSAT, 1.0 otherwise.
+    _C.TRAINER.PROGRAD.LAMBDA = -1.0
+    _C.TRAINER.PROGRAD.T = 1.0
+    # Their CTX_INIT True: the last context vectors start as the dataset template's words, the
+    # others at zero (TRAINER.COOP.CTX_INIT is ignored then).
+    _C.TRAINER.PROGRAD.TEMPLATE_INIT = True
+
     # -------------------------------------------------------------- R-AMT masks
     _C.MASK = CN()
     _C.MASK.PREC = "fp32"

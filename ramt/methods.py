@@ -231,6 +231,25 @@ for _m in (
         config="TipAdapter/vit_b16",
     ),
     Method(
+        "linear_probe",
+        ("LinearProbeCLIP",),
+        fixed("LinearProbeCLIP"),
+        ("LinearProbeCLIP",),
+        {"LinearProbeCLIP": "LinearProbeCLIP"},
+        config="LinearProbeCLIP/vit_b16",
+    ),
+    Method(
+        "cocoop", ("CoCoOp",), fixed("CoCoOp"), ("CoCoOp",), {}, config="CoCoOp/vit_b16_c4_ep10_batch1_ctxv1"
+    ),
+    Method(
+        "prograd",
+        ("ProGrad",),
+        fixed("ProGrad"),
+        ("ProGrad",),
+        {"ProGrad": "ProGrad"},
+        config="ProGrad/vit_b16",
+    ),
+    Method(
         "ramt",
         ("RAMT", "MaskTuning"),
         mask_variant,

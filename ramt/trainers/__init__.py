@@ -1,8 +1,11 @@
 """Trainers, registered by name when imported (CoOp layout: one trainer per file)."""
 
 from . import (
+    cocoop,  # noqa: F401
     coop,  # noqa: F401
     coop_ramt,  # noqa: F401
+    linear_probe,  # noqa: F401
+    prograd,  # noqa: F401
     ramt,  # noqa: F401
     tip_adapter,  # noqa: F401
     tip_adapter_ramt,  # noqa: F401

@@ -117,6 +117,9 @@ class PromptLearner(nn.Module):
 class CoOp(ClipTrainer):
     """Context Optimization (Zhou et al., IJCV 2022) on a frozen CLIP."""
 
+    #: the TRAINER.<node> whose PREC sets the precision (CoCoOp: COCOOP)
+    prec_node = "COOP"
+
     def check_cfg(self, cfg) -> None:
         c = cfg.TRAINER.COOP
         if c.PREC not in PRECISIONS:
@@ -128,9 +131,11 @@ class CoOp(ClipTrainer):
 
     # ------------------------------------------------------------- precision
     def resolve_precision(self) -> str:
-        prec = self.cfg.TRAINER.COOP.PREC
+        prec = self.cfg.TRAINER[self.prec_node].PREC
         if self.device.type != "cuda" and prec != "fp32":
-            print(f"Note: TRAINER.COOP.PREC {prec} needs CUDA; running in fp32 on {self.device.type}")
+            print(
+                f"Note: TRAINER.{self.prec_node}.PREC {prec} needs CUDA; running in fp32 on {self.device.type}"
+            )
             return "fp32"
         return prec
 
@@ -232,12 +237,16 @@ class CoOp(ClipTrainer):
         return self.logit_scale * normalize(image_features.float()) @ normalize(text_features.float()).t()
 
     # ----------------------------------------------------------------- train
+    def train_logits(self, image_features: torch.Tensor) -> torch.Tensor:
+        """Training logits of a batch of frozen image features (CoCoOp: per-image prompts)."""
+        return self.logits(image_features, self.encode_text())
+
     def forward_backward(self, batch: dict) -> dict:
         images, labels = self.parse_batch_train(batch)
         image_features = self.encode_image(images)
         if self.prec == "amp":
             with self.text_autocast():
-                logits = self.logits(image_features, self.encode_text())
+                logits = self.train_logits(image_features)
                 loss = F.cross_entropy(logits, labels)
             optim = self._optims[PROMPT_MODEL_NAME]
             optim.zero_grad(set_to_none=True)
@@ -246,7 +255,7 @@ class CoOp(ClipTrainer):
             self.scaler.step(optim)
             self.scaler.update()
         else:
-            logits = self.logits(image_features, self.encode_text())
+            logits = self.train_logits(image_features)
             loss = F.cross_entropy(logits, labels)
             self.model_backward_and_update(loss)
         summary = {"loss": loss.item(), "acc": (logits.argmax(1) == labels).float().mean().item() * 100.0}
