@@ -32,7 +32,9 @@ def upstream_commit(path: str) -> str:
     if os.path.isfile(marker):
         return open(marker).read().strip()
     try:
-        out = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["git", "-C", path, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         raise SystemExit(
@@ -88,7 +90,9 @@ def fixed_images(n: int, size: int = 224, seed: int = IMAGE_SEED) -> torch.Tenso
 
 
 def to_numpy(d: dict) -> dict:
-    return {k: (v.detach().cpu().double().numpy() if torch.is_tensor(v) else np.asarray(v)) for k, v in d.items()}
+    return {
+        k: (v.detach().cpu().double().numpy() if torch.is_tensor(v) else np.asarray(v)) for k, v in d.items()
+    }
 
 
 def save_fixture(name: str, arrays: dict, meta: dict, out_dir: Optional[str] = None) -> str:

@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     from clip import clip as their_clip
     from dassl.config import get_cfg_default
     from dassl.optim import build_optimizer
+
     from trainers import cocoop as theirs
 
     cfg = get_cfg_default()
