@@ -43,6 +43,22 @@ def prograd_lambda(cfg) -> float:
     return 0.8 if cfg.DATASET.NAME in LAMBDA_08 and int(cfg.DATASET.NUM_SHOTS) >= 8 else 1.0
 
 
+#: Prompt-align's own templates where they differ from CoOp's (the zero-shot reference and the
+#: context init use them); every other dataset uses its usual template (ramt.clip.get_template).
+PROGRAD_TEMPLATES = {
+    "OxfordPets": "a type of pet, a photo of a {}.",
+    "OxfordFlowers": "a type of flower, a photo of a {}.",
+    "FGVCAircraft": "a type of aircraft, a photo of a {}.",
+    "DescribableTextures": "a texture of {}.",
+    "Food101": "a type of food, a photo of {}.",
+}
+
+
+def prograd_template(dataset: str) -> str:
+    """The template ProGrad's code uses for ``dataset``."""
+    return PROGRAD_TEMPLATES.get(dataset) or get_template(dataset)
+
+
 def template_words(template: str) -> str:
     """The context words of a template: ``"a photo of a {}."`` -> ``"a photo of a"`` (their CTX_INIT True)."""
     return template.replace(" {}.", "").replace("_", " ")
@@ -112,12 +128,16 @@ class ProGrad(CoOp):
         if not self.cfg.TRAINER.PROGRAD.TEMPLATE_INIT:
             return super().build_prompt_learner(clip_model)
         return TemplatePromptLearner(
-            clip_model, self.classnames, c.N_CTX, get_template(self.cfg.DATASET.NAME), c.CLASS_TOKEN_POSITION
+            clip_model,
+            self.classnames,
+            c.N_CTX,
+            prograd_template(self.cfg.DATASET.NAME),
+            c.CLASS_TOKEN_POSITION,
         )
 
     def build_extra(self, clip_model: nn.Module) -> None:
         p = self.cfg.TRAINER.PROGRAD
-        template = get_template(self.cfg.DATASET.NAME)
+        template = prograd_template(self.cfg.DATASET.NAME)
         self.lam = prograd_lambda(self.cfg)
         print(f"Zero-shot reference: template {template!r}; lambda {self.lam}, T {p.T}")
         self.zs_text_features = build_text_classifier(

@@ -6,7 +6,7 @@ import torch
 import ramt.trainers  # noqa: F401  (registers the trainers)
 from ramt.clip import tokenize
 from ramt.config import get_cfg_default
-from ramt.trainers.prograd import TemplatePromptLearner, prograd_gradient, prograd_lambda
+from ramt.trainers.prograd import TemplatePromptLearner, prograd_gradient, prograd_lambda, prograd_template
 from tests.fixtures.faithfulness import assert_close_rel, load_fixture, round_like_upstream_
 from tests.fixtures.trainer_fixtures import build, method_cfg
 
@@ -41,6 +41,12 @@ def test_lambda_follows_the_authors_readme():
         assert prograd_lambda(cfg) == lam, (name, shots)
     cfg.TRAINER.PROGRAD.LAMBDA = 0.3
     assert prograd_lambda(cfg) == 0.3
+
+
+def test_templates_are_the_authors():
+    assert prograd_template("OxfordPets") == "a type of pet, a photo of a {}."
+    assert prograd_template("DescribableTextures") == "a texture of {}."
+    assert prograd_template("Caltech101") == "a photo of a {}."
 
 
 # ------------------------------------------------------------------ template init
