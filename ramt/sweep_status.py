@@ -94,8 +94,8 @@ def job_run_dirs(job, env: Mapping[str, str] | None = None) -> list[tuple[Path, 
     seed = f"seed{s}"
     if job.method == "ramt":
         return [(out / d / "RAMT" / (e.get("EXP") or f"{tag}_{k}shots") / seed, False)]
-    if job.method in ("coop", "coop_ramt"):
-        trainer = "CoOp" if job.method == "coop" else "CoOpRAMT"
+    if job.method in ("coop", "coop_ramt", "prograd"):
+        trainer = {"coop": "CoOp", "coop_ramt": "CoOpRAMT", "prograd": "ProGrad"}[job.method]
         btag = tag
         tag = f"nctx{e.get('NCTX') or 16}_csc{e.get('CSC') or 'False'}_ctp{e.get('CTP') or 'end'}"
         if job.method == "coop_ramt" and opts.get("COMBO.MODE") == "joint":
@@ -111,6 +111,10 @@ def job_run_dirs(job, env: Mapping[str, str] | None = None) -> list[tuple[Path, 
     from ramt.methods import METHOD_REGISTRY
 
     method = METHOD_REGISTRY.get(job.method)
+    if job.method in ("linear_probe", "cocoop"):  # <config stem>_<K>shots/seed<S> (their main.sh)
+        trainer = method.trainers[0]
+        cfg = _recipe(trainer, d, os.path.basename(method.config)).replace("vit_b16", tag, 1)
+        return [(out / d / trainer / f"{cfg}_{k}shots" / seed, False)]
     if method is not None and "combination.sh" in method.script and method.config:
         # A registered two-stage combination run by scripts/combination.sh: its folder rule.
         stem = os.path.basename(method.config)

@@ -9,9 +9,18 @@ import sys
 
 import pytest
 
+from ramt.sweep import build_jobs
+from ramt.sweep_status import job_states
 from tests.scripts.test_method_scripts import TINY, env_for, parse, run_script
 
 ONE_EPOCH = TINY + ["OPTIM.MAX_EPOCH", "1"]
+
+
+def sweep_state(method, out, shots, extra):
+    """The sweep's view (--status) of the one-seed Digits job of ``method``."""
+    (job,) = build_jobs(methods=[method], datasets=["digits"], shots=[shots], seeds=[1], extra=extra)
+    (state,) = job_states([job], env={"OUTPUT": str(out)})
+    return state.state
 
 
 @pytest.mark.slow
@@ -23,6 +32,7 @@ def test_linear_probe_script(tmp_path, digits_root):
     parse(exp)
     results = json.load(open(exp / "seed1" / "results.json"))
     assert results["method"] == "LinearProbeCLIP" and results["extra"]["lp_C"] > 0
+    assert sweep_state("linear_probe", tmp_path, 4, TINY) == "done"
     again = run_script("scripts/linear_probe/main.sh", "digits", 4, *TINY, env_extra=env)
     assert "Skip " in again.stdout and "Run " not in again.stdout
 
@@ -36,6 +46,7 @@ def test_prograd_script(tmp_path, digits_root):
     assert "xe_loss" in log and "kl_loss" in log and "lambda 1.0" in log
     parse(exp)
     assert json.load(open(exp / "seed1" / "results.json"))["method"] == "ProGrad"
+    assert sweep_state("prograd", tmp_path, 4, ONE_EPOCH) == "done"
 
 
 @pytest.mark.slow
@@ -46,6 +57,7 @@ def test_cocoop_script(tmp_path, digits_root):
     assert 'Initial context: "a photo of a"' in log and "batch [10/10]" in log  # batch size 1
     parse(exp)
     assert json.load(open(exp / "seed1" / "results.json"))["method"] == "CoCoOp"
+    assert sweep_state("cocoop", tmp_path, 1, ONE_EPOCH) == "done"
 
 
 @pytest.mark.slow
