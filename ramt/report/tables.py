@@ -413,7 +413,7 @@ def fewshot_table_md(
             "keeps the Tip-F epoch best on test; every other published row selects nothing on test."
         )
         if "reference_only" in notes:
-            lines.append("- Rows without ours (LinearProbeCLIP, ProGrad, VPT-deep, UPT) are reference only.")
+            lines.append("- Published rows without a run of ours are reference only.")
         if "unpublished" in notes:
             lines.append("- Methods without a published row appear in the first table only.")
     if "selection" in notes:
