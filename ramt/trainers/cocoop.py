@@ -15,7 +15,7 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from ramt.clip import encode_prompt_embeddings, normalize
+from ramt.clip import normalize
 from ramt.registry import TRAINER_REGISTRY
 
 from .coop import CoOp, PromptLearner
@@ -91,13 +91,7 @@ class CoCoOp(CoOp):
         prompts = pl(image_features)
         b, c = prompts.shape[:2]
         flat = prompts.reshape(b * c, *prompts.shape[2:])
-        tokens = pl.tokenized_prompts.repeat(b, 1)
-        with self.text_autocast(), self.attention_kernels():
-            if self.text_tower is not None:
-                feats = self.text_tower(flat, tokens, truncate=self.truncate)
-            else:
-                feats = encode_prompt_embeddings(self.clip_model, flat, tokens, truncate=self.truncate)
-        return feats.reshape(b, c, -1)
+        return self.encode_prompts(flat, pl.tokenized_prompts.repeat(b, 1)).reshape(b, c, -1)
 
     def conditional_logits(self, image_features: torch.Tensor) -> torch.Tensor:
         """``logit_scale * <image, text of its own prompts>`` per image and class, fp32 ``[B, C]``."""

@@ -225,12 +225,14 @@ class CoOp(ClipTrainer):
     def encode_text(self) -> torch.Tensor:
         """Unnormalised text features ``[C, D]`` of the current prompts (gradients reach the context)."""
         pl = self.prompt_learner
+        return self.encode_prompts(pl(), pl.tokenized_prompts)
+
+    def encode_prompts(self, prompts: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Unnormalised text features ``[N, D]`` of prompt embeddings ``[N, 77, W]`` (their ids: ``tokens``)."""
         with self.text_autocast(), self.attention_kernels():
             if self.text_tower is not None:
-                return self.text_tower(pl(), pl.tokenized_prompts, truncate=self.truncate)
-            return encode_prompt_embeddings(
-                self.clip_model, pl(), pl.tokenized_prompts, truncate=self.truncate
-            )
+                return self.text_tower(prompts, tokens, truncate=self.truncate)
+            return encode_prompt_embeddings(self.clip_model, prompts, tokens, truncate=self.truncate)
 
     def logits(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
         """Cosine logits, always in fp32 (the towers may run in bf16/fp16)."""
