@@ -59,7 +59,11 @@ def test_batched_text_encoding_equals_per_image_loop(tmp_path, data_root):
         for p in trainer.prompt_learner.meta_net.parameters():
             p.normal_(std=0.5)  # a visible per-image bias
         imf = normalize(trainer.encode_image(torch.randn(3, 3, 224, 224)).float())
+        calls = []
+        encode = trainer.encode_prompts
+        trainer.encode_prompts = lambda p, t: (calls.append(p.shape[0]), encode(p, t))[1]
         batched = trainer.text_features_per_image(imf)
+        assert calls == [9]  # 3 images x 3 classes in one text-encoder call
         looped = torch.stack([trainer.text_features_per_image(imf[i : i + 1])[0] for i in range(3)])
     assert batched.shape == (3, 3, looped.shape[-1])
     torch.testing.assert_close(batched, looped, rtol=1e-5, atol=1e-5)
