@@ -13,17 +13,21 @@ from ramt.methods import FEWSHOT_DATASETS
 from ramt.sweep import Job, build_jobs, format_job_list, main, run_local, submit_slurm
 
 REPO = Path(__file__).resolve().parents[1]
-COMBOS = ("coop_ramt", "tip_adapter_ramt")
+COMBOS = ("coop_ramt", "tip_adapter_ramt", "vpt_ramt", "upt_ramt")
+HOSTS = ("coop", "tip_adapter", "vpt", "upt")
+GENERIC = ("vpt_ramt", "upt_ramt")  # run by scripts/combination.sh <key>
+N_PER_SHOT = 2 + len(HOSTS) + len(COMBOS)  # ramt, amt, hosts, combinations
 
 
 def expected_commands(shots, datasets=FEWSHOT_DATASETS, seeds=(1, 2, 3)):
     cmds = [f"bash scripts/zsclip/main.sh {d}" for d in datasets]
-    for stage in (["ramt"], ["coop", "tip_adapter"], list(COMBOS)):
+    for stage in (["ramt", "amt"], list(HOSTS), list(COMBOS)):
         for m in stage:
+            script = f"scripts/combination.sh {m}" if m in GENERIC else f"scripts/{m}/main.sh"
             for d in datasets:
                 for k in shots:
                     for s in seeds:
-                        line = f"SEEDS={s} bash scripts/{m}/main.sh {d} {k}"
+                        line = f"SEEDS={s} bash {script} {d} {k}"
                         if m in COMBOS:
                             line += f"  # after ramt/{d}/{k}shots/seed{s}"
                         cmds.append(line)
@@ -32,15 +36,15 @@ def expected_commands(shots, datasets=FEWSHOT_DATASETS, seeds=(1, 2, 3)):
 
 def test_paper_grid_exact():
     jobs = build_jobs()
-    assert len(jobs) == 11 + 5 * 11 * 3 == 176
+    assert len(jobs) == 11 + N_PER_SHOT * 11 * 3 == 341
     listing = format_job_list(jobs).splitlines()
-    assert listing[0] == "# 176 jobs"
+    assert listing[0] == "# 341 jobs"
     assert listing[1:] == expected_commands([16])
 
 
 def test_all_shots_grid_and_dependency_order():
     jobs = build_jobs(shots=(16, 8, 4, 2, 1))
-    assert len(jobs) == 11 + 5 * 11 * 5 * 3 == 836
+    assert len(jobs) == 11 + N_PER_SHOT * 11 * 5 * 3 == 1661
     assert format_job_list(jobs).splitlines()[1:] == expected_commands([16, 8, 4, 2, 1])
     pos = {j.name: i for i, j in enumerate(jobs)}
     for j in jobs:
@@ -49,7 +53,7 @@ def test_all_shots_grid_and_dependency_order():
             assert dep == f"ramt/{j.dataset}/{j.shots}shots/seed{j.seed}" and pos[dep] < pos[j.name]
         else:
             assert j.deps == ()
-    stages = [{"zsclip": 0, "ramt": 1, "coop": 2, "tip_adapter": 2}.get(j.method, 3) for j in jobs]
+    stages = [{"zsclip": 0, "ramt": 1, "amt": 1, **dict.fromkeys(HOSTS, 2)}.get(j.method, 3) for j in jobs]
     assert stages == sorted(stages)
 
 
@@ -63,11 +67,11 @@ def test_cli_dry_run_via_script(capsys):
         env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
     ).stdout
     lines = out.splitlines()
-    assert lines[0].startswith("# 176 jobs") and lines[-1].startswith("# ")  # the done/crashed/missing count
+    assert lines[0].startswith("# 341 jobs") and lines[-1].startswith("# ")  # the done/crashed/missing count
     assert [line.split(None, 1)[1] for line in lines[1:-1]] == expected_commands([16])
     assert {line.split(None, 1)[0] for line in lines[1:-1]} <= {"done", "crashed", "missing"}
     assert main(["--dry-run", "--all-shots"]) == 0
-    assert capsys.readouterr().out.startswith("# 836 jobs")
+    assert capsys.readouterr().out.startswith("# 1661 jobs")
 
 
 def test_filters_extra_and_env(capsys):
