@@ -97,7 +97,16 @@ def job_run_dirs(job, env: Mapping[str, str] | None = None) -> list[tuple[Path, 
         return [(out / d / "RAMT" / f"{tag}_{k}shots_amt" / seed, False)]
     if job.method in ("vpt", "upt"):  # scripts/<method>/main.sh: <cfg>_<K>shots/seed<S>
         trainer = job.method.upper()
-        return [(out / d / trainer / f"{_recipe(trainer, d, 'vit_b16').replace('vit_b16', tag, 1)}_{k}shots" / seed, False)]
+        return [
+            (
+                out
+                / d
+                / trainer
+                / f"{_recipe(trainer, d, 'vit_b16').replace('vit_b16', tag, 1)}_{k}shots"
+                / seed,
+                False,
+            )
+        ]
     if job.method in ("coop", "coop_ramt"):
         trainer = "CoOp" if job.method == "coop" else "CoOpRAMT"
         btag = tag
@@ -266,7 +275,8 @@ def estimate_remaining(states: Sequence[JobState]) -> dict[str, dict]:
         times = [st.elapsed_s for st in done if st.job.method == method and st.elapsed_s is not None]
         row["mean_done_s"] = mean(times) if times else None
     total = {
-        key: sum(r[key] for r in table.values()) for key in ("done", "crashed", "missing", "no_estimate", "prior_s")
+        key: sum(r[key] for r in table.values())
+        for key in ("done", "crashed", "missing", "no_estimate", "prior_s")
     }
     total["remaining_s"] = sum(r["remaining_s"] for r in table.values())
     all_times = [st.elapsed_s for st in done if st.elapsed_s is not None]

@@ -46,7 +46,9 @@ def inserted_prompts(visual: nn.Module, prompts: Sequence[torch.Tensor]) -> Iter
         raise ValueError(f"Expected 1 to {n_blocks} prompt tensors (one per block), got {len(prompts)}.")
     n = int(prompts[0].shape[0])
     if any(p.dim() != 2 or p.shape[0] != n for p in prompts):
-        raise ValueError(f"Every prompt tensor must be [n, width] with the same n; got {[tuple(p.shape) for p in prompts]}.")
+        raise ValueError(
+            f"Every prompt tensor must be [n, width] with the same n; got {[tuple(p.shape) for p in prompts]}."
+        )
     batch_first = bool(getattr(visual.transformer, "batch_first", True))
 
     def append(module, args):

@@ -31,7 +31,11 @@ def combination_trainer(host: Union[str, type]) -> type:
     name = host_cls.__name__ + SUFFIX
     if name in TRAINER_REGISTRY:
         existing = TRAINER_REGISTRY.get(name)
-        if not (isinstance(existing, type) and issubclass(existing, SourceMasks) and issubclass(existing, host_cls)):
+        if not (
+            isinstance(existing, type)
+            and issubclass(existing, SourceMasks)
+            and issubclass(existing, host_cls)
+        ):
             raise ValueError(
                 f"ERROR: trainer {name!r} is registered but is not {host_cls.__name__} on R-AMT masks; "
                 f"rename that trainer, or the host, so that {name!r} can be the combination."

@@ -26,7 +26,14 @@ class UnifiedPrompts(nn.Module):
     """The shared prompts ``U [n_text + n_vision, dim]`` -> light transformer -> (text ctx, visual prompts)."""
 
     def __init__(
-        self, n_text: int, n_vision: int, dim: int, heads: int, layers: int, text_width: int, vision_width: int
+        self,
+        n_text: int,
+        n_vision: int,
+        dim: int,
+        heads: int,
+        layers: int,
+        text_width: int,
+        vision_width: int,
     ) -> None:
         super().__init__()
         if n_text < 1 or n_vision < 1 or layers < 1:
@@ -34,12 +41,20 @@ class UnifiedPrompts(nn.Module):
                 f"ERROR: UPT needs TRAINER.UPT.N_CTX_TEXT, N_CTX_VISION and LAYERS >= 1, got {n_text}, {n_vision}, {layers}."
             )
         if dim % heads:
-            raise ValueError(f"ERROR: TRAINER.UPT.DIM ({dim}) must be a multiple of TRAINER.UPT.HEADS ({heads}).")
+            raise ValueError(
+                f"ERROR: TRAINER.UPT.DIM ({dim}) must be a multiple of TRAINER.UPT.HEADS ({heads})."
+            )
         shared = torch.empty(n_text + n_vision, dim)
         nn.init.normal_(shared, std=0.02)
         self.shared = nn.Parameter(shared)
         layer = nn.TransformerEncoderLayer(
-            dim, heads, dim_feedforward=4 * dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+            dim,
+            heads,
+            dim_feedforward=4 * dim,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
         self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.text_proj = nn.Linear(dim, text_width)
@@ -82,14 +97,17 @@ class UPT(VPT):
 
     def prompts(self) -> tuple[list[torch.Tensor], torch.Tensor]:
         text_ctx, visual = self.prompt_learner()
+        return [visual], self.text_features_of(text_ctx)
+
+    def text_features_of(self, text_ctx: torch.Tensor) -> torch.Tensor:
+        """Unnormalised text features ``[C, D]`` with ``text_ctx`` as every class's context."""
         tp = self.text_prompts
         ctx = text_ctx.to(tp.token_prefix.dtype).unsqueeze(0).expand(tp.n_cls, -1, -1)
         embeddings = torch.cat([tp.token_prefix, ctx, tp.token_suffix], dim=1)
         with self.run_autocast(), self.attention_kernels():
-            text_features = encode_prompt_embeddings(
+            return encode_prompt_embeddings(
                 self.clip_model, embeddings, tp.tokenized_prompts, truncate=self.truncate
             )
-        return [visual], text_features
 
 
 __all__ = ["UPT", "UnifiedPrompts"]

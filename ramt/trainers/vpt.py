@@ -18,7 +18,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ramt.clip import build_text_classifier, get_template, maybe_half, normalize
-from ramt.clip.visual_prompts import VisualPromptLearner, check_prompt_encoder, encoder_width, inserted_prompts
+from ramt.clip.visual_prompts import (
+    VisualPromptLearner,
+    check_prompt_encoder,
+    encoder_width,
+    inserted_prompts,
+)
 from ramt.engine.clip_trainer import ClipTrainer
 from ramt.engine.optim import build_lr_scheduler, build_optimizer
 from ramt.registry import TRAINER_REGISTRY
@@ -45,7 +50,9 @@ class VPT(ClipTrainer):
     def resolve_precision(self) -> str:
         prec = self.cfg.TRAINER[self.options].PREC
         if self.device.type != "cuda" and prec != "fp32":
-            print(f"Note: TRAINER.{self.options}.PREC {prec} needs CUDA; running in fp32 on {self.device.type}")
+            print(
+                f"Note: TRAINER.{self.options}.PREC {prec} needs CUDA; running in fp32 on {self.device.type}"
+            )
             return "fp32"
         return prec
 
@@ -91,7 +98,9 @@ class VPT(ClipTrainer):
                 f"ERROR: TRAINER.VPT.PROMPT_DEPTH_VISION must be >= 1 (1 = shallow VPT), got {depth}."
             )
         if depth > self.n_blocks:
-            print(f"Note: PROMPT_DEPTH_VISION {depth} > the encoder's {self.n_blocks} blocks; prompting all of them")
+            print(
+                f"Note: PROMPT_DEPTH_VISION {depth} > the encoder's {self.n_blocks} blocks; prompting all of them"
+            )
         return min(depth, self.n_blocks)
 
     def build_prompt_learner(self, clip_model: nn.Module) -> nn.Module:
@@ -106,7 +115,9 @@ class VPT(ClipTrainer):
         """The fixed text classifier from the hand-written prompt (``TRAINER.VPT.TEMPLATE``)."""
         template = self.cfg.TRAINER.VPT.TEMPLATE or get_template(self.cfg.DATASET.NAME)
         print(f"Using fixed hand crafted prompts: {template!r}")
-        self.text_features = build_text_classifier(clip_model, self.classnames, [template], device=self.device)
+        self.text_features = build_text_classifier(
+            clip_model, self.classnames, [template], device=self.device
+        )
         clip_model.transformer = None  # the text tower is not needed any more
 
     # -------------------------------------------------------------- forwards
@@ -117,7 +128,11 @@ class VPT(ClipTrainer):
     def encode_image(self, images: torch.Tensor, visual_prompts) -> torch.Tensor:
         """Image features with the prompts inserted (autograd reaches the prompts)."""
         dtype = self.image_encoder.conv1.weight.dtype
-        with self.run_autocast(), self.attention_kernels(), inserted_prompts(self.image_encoder, visual_prompts):
+        with (
+            self.run_autocast(),
+            self.attention_kernels(),
+            inserted_prompts(self.image_encoder, visual_prompts),
+        ):
             return self.image_encoder(images.to(self.device, dtype=dtype))
 
     def logits_of(self, images: torch.Tensor, state) -> torch.Tensor:
