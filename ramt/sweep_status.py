@@ -127,7 +127,10 @@ def job_run_dirs(job, env: Mapping[str, str] | None = None) -> list[tuple[Path, 
     if method is not None and "combination.sh" in method.script and method.config:
         # A registered two-stage combination run by scripts/combination.sh: its folder rule.
         stem = os.path.basename(method.config)
-        stem = stem[: -len(".yaml")] if stem.endswith(".yaml") else stem
+        if stem.endswith(".yaml"):
+            stem = stem[: -len(".yaml")]
+        elif "/" in method.config:  # a shipped config: the dataset's own recipe where there is one
+            stem = _recipe(os.path.dirname(method.config), d, stem)
         trainer = method.trainers[0]
         return [(out / d / trainer / f"{stem.replace('vit_b16', tag, 1)}_{k}shots" / seed, False)]
     return []  # a runner script whose folders this module does not know: state "unknown"
