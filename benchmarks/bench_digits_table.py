@@ -29,12 +29,14 @@ DOC = ROOT / "docs" / "BASELINES.md"
 START, END = "<!-- digits-table:start -->", "<!-- digits-table:end -->"
 
 
-def run_grid(work: Path, methods: list[str], seeds: str, shots: int) -> None:
+def run_grid(work: Path, methods: list[str], seeds: str, shots: int, epochs: int) -> None:
     """The Digits/tiny grid through the sweep (worker mode, resumable)."""
+    extra = "MODEL.BACKBONE.NAME tiny DATALOADER.NUM_WORKERS 0" + (
+        f" OPTIM.MAX_EPOCH {epochs}" if epochs else ""
+    )
     cmd = [
         sys.executable, "-m", "ramt.sweep", "--worker", "--no-report",
-        "--datasets", "digits", "--shots", str(shots), "--seeds", seeds,
-        "--extra", "MODEL.BACKBONE.NAME tiny DATALOADER.NUM_WORKERS 0",
+        "--datasets", "digits", "--shots", str(shots), "--seeds", seeds, "--extra", extra,
         "--output", str(work / "output"), "--data", str(work / "data"),
     ]  # fmt: skip
     if methods:
@@ -94,13 +96,19 @@ def main(argv=None) -> int:
     )
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--shots", type=int, default=4)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=0,
+        help="OPTIM.MAX_EPOCH for every trained method (default: each recipe's)",
+    )
     p.add_argument("--no-run", action="store_true", help="only collect the runs already in --work")
     p.add_argument("--no-write", action="store_true", help="print the table, leave docs/BASELINES.md alone")
     args = p.parse_args(argv)
     work = Path(args.work)
     methods = [m for m in args.methods.split(",") if m]
     if not args.no_run:
-        run_grid(work, methods, args.seeds, args.shots)
+        run_grid(work, methods, args.seeds, args.shots, args.epochs)
     rows = collect(work / "output")
     if not rows:
         print(
@@ -112,7 +120,13 @@ def main(argv=None) -> int:
     print(table)
     if not args.no_write:
         note = (
-            f"Written by `python benchmarks/bench_digits_table.py` (seeds {args.seeds}, CPU). A pipeline check on "
+            f"Written by `python benchmarks/bench_digits_table.py --epochs {args.epochs}` (seeds {args.seeds}, CPU; "
+            + (
+                f"OPTIM.MAX_EPOCH {args.epochs} for every trained method, "
+                if args.epochs
+                else "each recipe's epochs, "
+            )
+            + "Tip-Adapter-F's own epochs). A pipeline check on "
             "synthetic digits with the random-weight `tiny` CLIP, not a comparison of the methods."
         )
         write_doc(table, note)
