@@ -124,3 +124,13 @@ def test_upt_host_runs_on_the_folded_encoder(tmp_path, data_root):
     assert type(trainer).__name__ == "UPTRAMT"
     assert_folded(trainer.image_encoder, ms)
     assert not any(p.requires_grad for p in trainer.image_encoder.parameters())
+
+
+def test_new_rows_meet_their_published_rows():
+    """Runs of VPT and UPT are compared with the published VPT-deep / UPT rows (the report's lookup)."""
+    from ramt.published import published_value
+
+    for trainer, label in (("VPT", "VPT-deep"), ("UPT", "UPT")):
+        assert methods.method_label({"TRAINER": {"NAME": trainer}}) == label
+        assert published_value(methods.PUBLISHED_NAME[label], "Caltech101", 16) is not None
+    assert methods.method_label({"TRAINER": {"NAME": "VPTRAMT"}}) == "VPT-deep+R-AMT"
