@@ -200,6 +200,23 @@ def get_cfg_default() -> CN:
     # others at zero (TRAINER.COOP.CTX_INIT is ignored then).
     _C.TRAINER.PROGRAD.TEMPLATE_INIT = True
 
+    # VPT-deep as MaPLe's trainers/vpt.py and configs/trainers/VPT/vit_b16_c2_ep5_batch4_4.yaml.
+    _C.TRAINER.VPT = CN()
+    _C.TRAINER.VPT.N_CTX_VISION = 8  # prompt tokens per layer
+    _C.TRAINER.VPT.PROMPT_DEPTH_VISION = 12  # layers with their own prompts (1 = shallow VPT)
+    _C.TRAINER.VPT.PREC = "fp16"  # fp16 / fp32 / amp; forced to fp32 on CPU
+    # The fixed text classifier's prompt (the authors' "a photo of a {}."; "" = the dataset's template).
+    _C.TRAINER.VPT.TEMPLATE = "a photo of a {}."
+
+    # UPT (Zang et al. 2022; no public code): project choices, docs/BASELINES.md.
+    _C.TRAINER.UPT = CN()
+    _C.TRAINER.UPT.N_CTX_TEXT = 16  # text context tokens (CoOp-style, before the class name)
+    _C.TRAINER.UPT.N_CTX_VISION = 16  # visual prompt tokens at the image encoder input
+    _C.TRAINER.UPT.DIM = 512  # width of the shared prompts and the light transformer
+    _C.TRAINER.UPT.HEADS = 8  # attention heads of the light transformer
+    _C.TRAINER.UPT.LAYERS = 1  # layers of the light transformer (1, as the paper)
+    _C.TRAINER.UPT.PREC = "fp16"  # fp16 / fp32 / amp; forced to fp32 on CPU
+
     # -------------------------------------------------------------- R-AMT masks
     _C.MASK = CN()
     _C.MASK.PREC = "fp32"

@@ -27,7 +27,10 @@ __all__ = [
     "Method",
     "load_plugins",
     "method_for_trainer",
+    "register_combination",
     "register_method",
+    "combination_method",
+    "COMBINED_HOSTS",
     "registered_methods",
     "with_masks",
     "COMPARABLE_BACKBONE",
@@ -159,6 +162,7 @@ class Method:
     - ``script``: the runner command the sweep calls with ``DATASET [K]`` (default
       ``scripts/<key>/main.sh``; a two-stage combination may use ``scripts/combination.sh <key>``).
     - ``per_shot``: False for a method run once per dataset (zero-shot CLIP).
+    - ``host``: for a combination, the key of the host method it runs on the masks.
     """
 
     key: str
@@ -171,6 +175,7 @@ class Method:
     config: str = ""
     script: str = ""
     per_shot: bool = True
+    host: Optional[str] = None
 
 
 METHOD_REGISTRY: dict[str, Method] = {}
@@ -194,7 +199,46 @@ def register_method(method: Method) -> Method:
         _BY_TRAINER[trainer] = method
     for label, name in method.published.items():
         PUBLISHED_NAME[label] = name
+    combo = COMBINED_HOSTS.get(method.key)
+    if combo is not None and combo not in METHOD_REGISTRY:
+        register_method(combination_method(method, combo))
     return method
+
+
+#: Host key -> key of its two-stage "+R-AMT" combination, registered as soon as the host is
+#: (the hosts of the published table; :func:`register_combination` adds a plugin host).
+COMBINED_HOSTS: dict[str, str] = {
+    host: f"{host}_ramt" for host in ("linear_probe", "cocoop", "prograd", "vpt", "upt")
+}
+
+#: ``TRAINER.NAME`` suffix of a combination (``ramt.trainers.compose`` derives ``<Host>RAMT``).
+COMBINATION_SUFFIX = "RAMT"
+
+
+def combination_method(host: Method, key: str = "") -> Method:
+    """The two-stage ``<host>+R-AMT`` entry of a host method: trainers ``<Host>RAMT`` (created on
+    demand by ``ramt.trainers.compose``), the host's config, run by ``scripts/combination.sh``."""
+    key = key or f"{host.key}_ramt"
+    return Method(
+        key,
+        tuple(t + COMBINATION_SUFFIX for t in host.trainers),
+        with_masks(host.label),
+        tuple(f"{label}+R-AMT" for label in host.labels),
+        stage=3,
+        reuses="ramt",
+        config=host.config,
+        script=f"scripts/combination.sh {key}",
+        per_shot=host.per_shot,
+        host=host.key,
+    )
+
+
+def register_combination(host_key: str, key: str = "") -> None:
+    """Declare ``<host>+R-AMT`` for a host (shipped or plugin): registered now if the host is, else with it."""
+    COMBINED_HOSTS[host_key] = key or f"{host_key}_ramt"
+    host = METHOD_REGISTRY.get(host_key)
+    if host is not None and COMBINED_HOSTS[host_key] not in METHOD_REGISTRY:
+        register_method(combination_method(host, COMBINED_HOSTS[host_key]))
 
 
 def registered_methods() -> tuple[Method, ...]:
@@ -259,6 +303,15 @@ for _m in (
         config="RAMT/vit_b16",
     ),
     Method(
+        "amt",  # R-AMT without GDR in its own folder (scripts/amt/main.sh); its runs are RAMT's
+        (),
+        fixed("AMT"),
+        (),
+        stage=1,
+        config="RAMT/vit_b16",
+        script="scripts/amt/main.sh",
+    ),
+    Method(
         "coop_ramt",
         ("CoOpRAMT",),
         with_masks("CoOp"),
@@ -278,6 +331,9 @@ for _m in (
         reuses="ramt",
         config="TipAdapterRAMT/vit_b16",
     ),
+    # Registering a host in COMBINED_HOSTS registers its "+R-AMT" combination right after it.
+    Method("vpt", ("VPT",), fixed("VPT-deep"), ("VPT-deep",), {"VPT-deep": "VPT-deep"}, config="VPT/vit_b16"),
+    Method("upt", ("UPT",), fixed("UPT"), ("UPT",), {"UPT": "UPT"}, config="UPT/vit_b16"),
 ):
     register_method(_m)
 

@@ -12,6 +12,12 @@ class Registry:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._obj_map: dict[str, object] = {}
+        self._resolvers: list[Callable[[str], Optional[object]]] = []
+
+    def add_resolver(self, resolver: Callable[[str], Optional[object]]) -> None:
+        """``resolver(name)`` creates (and registers) an object on demand when ``name`` is looked up."""
+        if resolver not in self._resolvers:
+            self._resolvers.append(resolver)
 
     def _do_register(self, name: str, obj: object, force: bool = False) -> None:
         if name in self._obj_map and not force:
@@ -31,6 +37,9 @@ class Registry:
         return obj
 
     def get(self, name: str):
+        for resolver in self._resolvers if name not in self._obj_map else ():
+            if resolver(name) is not None:
+                break
         if name not in self._obj_map:
             hint = difflib.get_close_matches(name, self.registered_names(), n=1, cutoff=0.3)
             hint_s = f" Do you mean [{hint[0]}]?" if hint else ""

@@ -411,7 +411,7 @@ def _str_list(text: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ramt.sweep",
-        description="Run the paper's few-shot grid (6 methods x 11 datasets x 3 seeds at 16 shots), then report.",
+        description="Run the paper's few-shot grid (every registered method x 11 datasets x 3 seeds at 16 shots), then report.",
     )
     p.add_argument(
         "--dry-run",

@@ -84,9 +84,8 @@ def job_run_dirs(job, env: Mapping[str, str] | None = None) -> list[tuple[Path, 
     from ramt.clip.backbones import tag_from_options
 
     d, k, s = job.dataset, job.shots, job.seed
-    extra = list(
-        job.argv[3 if job.method == "zsclip" else 4 :]
-    )  # bash, script, dataset[, shots], KEY VALUE ...
+    # bash, script [METHOD], dataset[, shots], KEY VALUE ...
+    extra = list(job.argv[job.argv.index(d, 2) + (2 if job.shots is not None else 1) :])
     tag = tag_from_options(extra)  # the backbone's folder tag (backbone_tag of scripts/common.sh)
     if job.method == "zsclip":
         return [(out / "ZeroshotCLIP" / tag / d, True)]
@@ -94,6 +93,20 @@ def job_run_dirs(job, env: Mapping[str, str] | None = None) -> list[tuple[Path, 
     seed = f"seed{s}"
     if job.method == "ramt":
         return [(out / d / "RAMT" / (e.get("EXP") or f"{tag}_{k}shots") / seed, False)]
+    if job.method == "amt":  # scripts/amt/main.sh: R-AMT with MASK.GDR False in its own EXP folder
+        return [(out / d / "RAMT" / f"{tag}_{k}shots_amt" / seed, False)]
+    if job.method in ("vpt", "upt"):  # scripts/<method>/main.sh: <cfg>_<K>shots/seed<S>
+        trainer = job.method.upper()
+        return [
+            (
+                out
+                / d
+                / trainer
+                / f"{_recipe(trainer, d, 'vit_b16').replace('vit_b16', tag, 1)}_{k}shots"
+                / seed,
+                False,
+            )
+        ]
     if job.method in ("coop", "coop_ramt", "prograd"):
         trainer = {"coop": "CoOp", "coop_ramt": "CoOpRAMT", "prograd": "ProGrad"}[job.method]
         btag = tag
@@ -118,7 +131,10 @@ def job_run_dirs(job, env: Mapping[str, str] | None = None) -> list[tuple[Path, 
     if method is not None and "combination.sh" in method.script and method.config:
         # A registered two-stage combination run by scripts/combination.sh: its folder rule.
         stem = os.path.basename(method.config)
-        stem = stem[: -len(".yaml")] if stem.endswith(".yaml") else stem
+        if stem.endswith(".yaml"):
+            stem = stem[: -len(".yaml")]
+        elif "/" in method.config:  # a shipped config: the dataset's own recipe where there is one
+            stem = _recipe(os.path.dirname(method.config), d, stem)
         trainer = method.trainers[0]
         return [(out / d / trainer / f"{stem.replace('vit_b16', tag, 1)}_{k}shots" / seed, False)]
     return []  # a runner script whose folders this module does not know: state "unknown"
@@ -201,6 +217,37 @@ def _estimate(job, done: Sequence[JobState]) -> tuple[float | None, str]:
     return None, "no finished run of this method"
 
 
+#: Rough GPU seconds of one 16-shot job with ViT-B/16 on one GPU (a ~100-class dataset), used only for
+#: jobs whose method has no finished run yet (shown apart from the measured estimate). Project
+#: guesses from the recipes' epochs x images, not measurements; a combination takes its host's.
+PRIOR_JOB_S: dict[str, float] = {
+    "zsclip": 120.0,
+    "ramt": 1800.0,
+    "amt": 1800.0,
+    "coop": 3600.0,
+    "tip_adapter": 600.0,
+    "coop_ramt": 3600.0,
+    "tip_adapter_ramt": 600.0,
+    "linear_probe": 300.0,
+    "cocoop": 7200.0,
+    "prograd": 3600.0,
+    "vpt": 900.0,
+    "upt": 1800.0,
+}
+
+
+def prior_job_s(job) -> float | None:
+    """The rough prior of one job (:data:`PRIOR_JOB_S`, scaled with the shots); None if unknown."""
+    from ramt.methods import METHOD_REGISTRY
+
+    method = METHOD_REGISTRY.get(job.method)
+    key = method.host if method is not None and method.host and job.method not in PRIOR_JOB_S else job.method
+    prior = PRIOR_JOB_S.get(key)
+    if prior is None or job.shots is None:
+        return prior
+    return prior * (0.25 + 0.75 * int(job.shots) / 16)
+
+
 def estimate_remaining(states: Sequence[JobState]) -> dict[str, dict]:
     """Per method: counts of each state, the mean elapsed of its done jobs, and the remaining estimate.
 
@@ -220,6 +267,7 @@ def estimate_remaining(states: Sequence[JobState]) -> dict[str, dict]:
                 "mean_done_s": None,
                 "remaining_s": 0.0,
                 "no_estimate": 0,
+                "prior_s": 0.0,
             },
         )
         row[st.state] += 1
@@ -227,13 +275,15 @@ def estimate_remaining(states: Sequence[JobState]) -> dict[str, dict]:
             est, _how = _estimate(st.job, done)
             if est is None:
                 row["no_estimate"] += 1
+                row["prior_s"] += prior_job_s(st.job) or 0.0
             else:
                 row["remaining_s"] += est
     for method, row in table.items():
         times = [st.elapsed_s for st in done if st.job.method == method and st.elapsed_s is not None]
         row["mean_done_s"] = mean(times) if times else None
     total = {
-        key: sum(r[key] for r in table.values()) for key in ("done", "crashed", "missing", "no_estimate")
+        key: sum(r[key] for r in table.values())
+        for key in ("done", "crashed", "missing", "no_estimate", "prior_s")
     }
     total["remaining_s"] = sum(r["remaining_s"] for r in table.values())
     all_times = [st.elapsed_s for st in done if st.elapsed_s is not None]
@@ -270,6 +320,7 @@ def format_status(states: Sequence[JobState], gpus: int = 1) -> str:
         "mean per done job",
         "GPU time left",
         "no estimate",
+        "prior for those",
     ]
     rows = []
     for method, r in table.items():
@@ -284,6 +335,7 @@ def format_status(states: Sequence[JobState], gpus: int = 1) -> str:
                 _hours(r["mean_done_s"]),
                 _left_text(r["remaining_s"], left, r["no_estimate"]),
                 str(r["no_estimate"]),
+                _hours(r["prior_s"]) if r["no_estimate"] else "—",
             ]
         )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
@@ -299,7 +351,8 @@ def format_status(states: Sequence[JobState], gpus: int = 1) -> str:
         + (f" (about {_hours(t['remaining_s'] / gpus)} on {gpus} GPUs)" if gpus > 1 else "")
         + f", from the recorded elapsed time of {n_done} finished job(s)"
         + (
-            f"; {t['no_estimate']} job(s) have no finished run of their method to estimate from"
+            f"; {t['no_estimate']} job(s) have no finished run of their method to estimate from (rough prior "
+            f"for them: {_hours(t['prior_s'])}, ViT-B/16 on one GPU, ramt.sweep_status.PRIOR_JOB_S)"
             if t["no_estimate"]
             else ""
         )

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Reproduce the paper's few-shot table: 6 methods x 11 datasets x 3 seeds at 16 shots
-# (zero-shot CLIP, R-AMT, CoOp, Tip-Adapter(-F), CoOp+R-AMT, Tip-Adapter+R-AMT), then write
-# the report (python -m ramt.report OUTPUT --published).
+# Reproduce the paper's few-shot table: every registered method (python -m ramt.methods list) x 11
+# datasets x 3 seeds at 16 shots: zero-shot CLIP, R-AMT, AMT (own folder), CoOp, Tip-Adapter(-F),
+# VPT-deep, UPT (linear probe, CoCoOp, ProGrad where registered), and each host + R-AMT combination
+# (CoOp, Tip-Adapter, VPT-deep, UPT, ...), then write the report (python -m ramt.report OUTPUT --published).
 #
-#   bash scripts/reproduce_paper.sh --dry-run            # list the 176 jobs, each marked done/crashed/missing
+#   bash scripts/reproduce_paper.sh --dry-run            # list the jobs, each marked done/crashed/missing
 #   bash scripts/reproduce_paper.sh --status             # what is left per method and the GPU time it needs
-#   bash scripts/reproduce_paper.sh --all-shots --dry-run # shots 16 8 4 2 1 (836 jobs)
+#   bash scripts/reproduce_paper.sh --all-shots --dry-run # shots 16 8 4 2 1
 #   bash scripts/reproduce_paper.sh --gpus 0,1,2,3       # one job per GPU
 #   bash scripts/reproduce_paper.sh --slurm --partition gpu --timeout-min 720
 #   bash scripts/reproduce_paper.sh --datasets digits --extra "MODEL.BACKBONE.NAME tiny"

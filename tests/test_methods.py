@@ -72,7 +72,12 @@ def test_registry_is_the_one_source():
     assert len(trainers) == len(set(trainers))
     assert METHOD_ORDER == tuple(label for m in METHOD_REGISTRY.values() for label in m.labels)
     assert all(PUBLISHED_NAME[k] == v for m in METHOD_REGISTRY.values() for k, v in m.published.items())
-    assert METHODS[:2] == ("zsclip", "ramt") and set(COMBINATIONS) == {"coop_ramt", "tip_adapter_ramt"}
+    assert METHODS[:2] == ("zsclip", "ramt") and {
+        "coop_ramt",
+        "tip_adapter_ramt",
+        "vpt_ramt",
+        "upt_ramt",
+    } <= set(COMBINATIONS)
     # A trainer cannot belong to two methods, nor a key to two trainer sets.
     with pytest.raises(ValueError, match="already belongs"):
         register_method(Method("other", ("CoOp",), with_masks("X"), ("X+R-AMT",)))

@@ -13,19 +13,21 @@ from ramt.methods import FEWSHOT_DATASETS
 from ramt.sweep import Job, build_jobs, format_job_list, main, run_local, submit_slurm
 
 REPO = Path(__file__).resolve().parents[1]
-COMBOS = ("coop_ramt", "tip_adapter_ramt")
-HOSTS = ("coop", "tip_adapter", "linear_probe", "cocoop", "prograd")
-N_PER_SHOT = (1 + len(HOSTS) + len(COMBOS)) * 11 * 3  # R-AMT, hosts, combinations: 11 datasets x 3 seeds
+COMBOS = ("coop_ramt", "tip_adapter_ramt", "linear_probe_ramt", "cocoop_ramt", "prograd_ramt", "vpt_ramt", "upt_ramt")
+HOSTS = ("coop", "tip_adapter", "linear_probe", "cocoop", "prograd", "vpt", "upt")
+GENERIC = ("linear_probe_ramt", "cocoop_ramt", "prograd_ramt", "vpt_ramt", "upt_ramt")  # run by scripts/combination.sh <key>
+N_PER_SHOT = (2 + len(HOSTS) + len(COMBOS)) * 11 * 3  # ramt, amt, hosts, combinations: 11 datasets x 3 seeds
 
 
 def expected_commands(shots, datasets=FEWSHOT_DATASETS, seeds=(1, 2, 3)):
     cmds = [f"bash scripts/zsclip/main.sh {d}" for d in datasets]
-    for stage in (["ramt"], list(HOSTS), list(COMBOS)):
+    for stage in (["ramt", "amt"], list(HOSTS), list(COMBOS)):
         for m in stage:
+            script = f"scripts/combination.sh {m}" if m in GENERIC else f"scripts/{m}/main.sh"
             for d in datasets:
                 for k in shots:
                     for s in seeds:
-                        line = f"SEEDS={s} bash scripts/{m}/main.sh {d} {k}"
+                        line = f"SEEDS={s} bash {script} {d} {k}"
                         if m in COMBOS:
                             line += f"  # after ramt/{d}/{k}shots/seed{s}"
                         cmds.append(line)
@@ -51,7 +53,7 @@ def test_all_shots_grid_and_dependency_order():
             assert dep == f"ramt/{j.dataset}/{j.shots}shots/seed{j.seed}" and pos[dep] < pos[j.name]
         else:
             assert j.deps == ()
-    stages = [{"zsclip": 0, "ramt": 1, **dict.fromkeys(HOSTS, 2)}.get(j.method, 3) for j in jobs]
+    stages = [{"zsclip": 0, "ramt": 1, "amt": 1, **dict.fromkeys(HOSTS, 2)}.get(j.method, 3) for j in jobs]
     assert stages == sorted(stages)
 
 

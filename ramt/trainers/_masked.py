@@ -11,8 +11,9 @@ Two mixins, each the one home of its piece:
   (:meth:`~ramt.engine.clip_trainer.ClipTrainer.build_image_encoder`) gets the masks of a finished
   R-AMT run folded in (``MASK.SOURCE_RUN``), and the run's identity is reported with the result.
 
-A combination is declared as ``class HostRAMT(SourceMasks, Host)`` (two-stage), adding
-``MaskedTrainer`` for a joint mode. See docs/ARCHITECTURE.md ("Add a host method + R-AMT").
+A two-stage combination is derived from its host by :func:`ramt.trainers.compose.combination_trainer`
+(``<Host>RAMT = type(..., (SourceMasks, Host), {})``, created when its name is looked up); a joint
+mode adds ``MaskedTrainer`` in its own class (CoOp + R-AMT). See docs/ARCHITECTURE.md ("Add a host method + R-AMT").
 """
 
 from __future__ import annotations
@@ -182,3 +183,4 @@ class SourceMasks:
 
     def report_after_test(self, split: str) -> None:
         self.report_source_masks()
+        super().report_after_test(split)

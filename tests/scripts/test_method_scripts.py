@@ -139,3 +139,37 @@ def test_official_protocol_options_per_dataset():
     assert opts("caltech101", "tipf", "default")[1][:1] == ["tipf"]
     rc, _, err = opts("caltech101", "tipf", "paper")
     assert rc != 0 and "unknown PROTOCOL 'paper'" in err
+
+
+@pytest.mark.slow
+def test_generic_combination_script_reuses_the_ramt_run(out_root, digits_root):
+    """VPT-deep + R-AMT through scripts/combination.sh (reuses the R-AMT run of the test above when
+    it ran first, else trains it), then its one-line runner skips the finished seed."""
+    env = env_for(out_root, digits_root)
+    run_script(
+        "scripts/combination.sh", "vpt_ramt", "digits", 4, *TINY, "OPTIM.MAX_EPOCH", "1", env_extra=env
+    )
+    source = out_root / "digits" / "RAMT" / "tiny_4shots" / "seed1"
+    exp = out_root / "digits" / "VPTRAMT" / "digits_tiny_4shots"  # the host's Digits recipe
+    parse(exp)
+    fingerprint = json.load(open(source / "mask_run.json"))["mask_fingerprint"]
+    log = (exp / "seed1" / "log.txt").read_text()
+    assert f"Mask run: {source}" in log and f"Mask fingerprint: {fingerprint}" in log
+    assert (exp / "seed1" / "prompt_learner" / "model.pth.tar-1").is_file()
+    result = json.load(open(exp / "seed1" / "results.json"))
+    assert result["config"]["INPUT"]["TRANSFORMS"] == [
+        "random_resized_crop",
+        "normalize",
+    ]  # VPT's Digits recipe
+    assert result["method"] == "VPT-deep+R-AMT" and result["extra"]["mask_fingerprint"] == fingerprint
+    again = run_script("scripts/vpt_ramt/main.sh", "digits", 4, *TINY, "OPTIM.MAX_EPOCH", "1", env_extra=env)
+    assert "Stage 1" not in again.stdout and "Skip " in again.stdout
+
+
+@pytest.mark.parametrize("key, trainer", [("vpt", "VPT"), ("amt", "RAMT")])  # upt: the same template
+def test_new_method_scripts_folders(tmp_path, key, trainer):
+    env = {"DATA": str(tmp_path / "nodata"), "OUTPUT": str(tmp_path / "out"), "SEEDS": "1"}
+    res = run_script(f"scripts/{key}/main.sh", "caltech101", 2, env_extra=env, check=False)
+    assert res.returncode != 0  # no data here; the folder name is what is checked
+    folder = "vit_b16_2shots_amt" if key == "amt" else "vit_b16_2shots"
+    assert f"/caltech101/{trainer}/{folder}/seed1" in res.stdout
