@@ -197,10 +197,12 @@ def pair_check(a: Run, b: Run) -> None:
     """Refuse to pair runs whose split, test set or backbone differ (the error names both runs)."""
     ma, mb = a.preds.meta, b.preds.meta
     both = f"A = {a.name}, B = {b.name}"
-    if ma.get("split_fingerprint") != mb.get("split_fingerprint"):
+    sa = (ma.get("split_fingerprint"), ma.get("split", "test"))
+    sb = (mb.get("split_fingerprint"), mb.get("split", "test"))
+    if sa != sb:
         raise CompareError(
-            f"ERROR: cannot pair runs from different splits ({both}): split fingerprints "
-            f"{ma.get('split_fingerprint')!r} and {mb.get('split_fingerprint')!r}. Compare runs made on the same split files."
+            f"ERROR: cannot pair runs from different splits ({both}): split fingerprint / evaluated split "
+            f"{sa[0]!r} / {sa[1]} and {sb[0]!r} / {sb[1]}. Compare runs made on the same split files and split."
         )
     ba = (ma.get("backbone"), ma.get("backbone_sha256"))
     bb = (mb.get("backbone"), mb.get("backbone_sha256"))

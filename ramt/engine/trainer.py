@@ -457,8 +457,10 @@ class SimpleTrainer(TrainerBase):
         backbone = self.backbone_record()
         evaluator = self.evaluator
         predictions_file = None
-        if res["split"] == "test" and getattr(evaluator, "predictions", None) is not None:
-            predictions_file = self.write_predictions(evaluator.predictions, fingerprint, backbone)
+        if getattr(evaluator, "predictions", None) is not None:
+            predictions_file = self.write_predictions(
+                evaluator.predictions, res["split"], fingerprint, backbone
+            )
         bad_images = getattr(getattr(self, "dm", None), "bad_images", None) or []
         payload = record.build_results(
             cfg=cfg_to_dict(self.cfg),
@@ -478,20 +480,21 @@ class SimpleTrainer(TrainerBase):
         )
         record.write_results(self.output_dir, payload)
 
-    def write_predictions(self, preds: dict, fingerprint: str, backbone: dict) -> str:
-        """``predictions.npz`` of the final test (images in test-split order: the test loader is sequential)."""
-        test = getattr(getattr(self, "dm", None), "dataset", None)
-        n_split = len(test.test) if test is not None else len(preds["label"])
+    def write_predictions(self, preds: dict, split: str, fingerprint: str, backbone: dict) -> str:
+        """``predictions.npz`` of the final evaluation (images in split order: the eval loaders are sequential)."""
+        dataset = getattr(getattr(self, "dm", None), "dataset", None)
+        items = getattr(dataset, split, None)
+        n_split = len(items) if items is not None else len(preds["label"])
         if len(preds["label"]) != n_split:
             raise RuntimeError(
-                f"ERROR: the test evaluation saw {len(preds['label'])} images but the test split has {n_split}; "
+                f"ERROR: the {split} evaluation saw {len(preds['label'])} images but the {split} split has {n_split}; "
                 f"per-image predictions for {self.output_dir} would not line up with the split. "
                 "Report this as a bug (a trainer's predict() must yield every test image once, in order)."
             )
         ident = backbone.get("backbone_identity") or {}
         meta = {
             "dataset": self.cfg.DATASET.NAME,
-            "split": "test",
+            "split": split,
             "split_fingerprint": fingerprint,
             "subsample_classes": self.cfg.DATASET.SUBSAMPLE_CLASSES,
             "backbone": backbone.get("backbone", ""),
