@@ -112,9 +112,9 @@ def plot_reliability(cal: pd.DataFrame, out: Path) -> list[Path]:
             total, conf, acc = _pooled_bins(g)
             keep = total > 0
             ece = g["ece"].mean()
-            ax.plot(
-                conf[keep], acc[keep], marker="o", markersize=3, label=f"{method} ({k} shots, ECE {ece:.1f}%)"
-            )
+            name = f"{method} [{backbone}]" if d["backbone"].nunique() > 1 else method
+            label = f"{name} ({k} shots, ECE {ece:.1f}%)"
+            ax.plot(conf[keep], acc[keep], marker="o", markersize=3, label=label)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("confidence (15 bins)")
