@@ -77,3 +77,20 @@ def test_ece_equals_torchmetrics_multiclass_on_full_softmax(tmp_path):
     assert (p["topk_ids"] == logits.topk(5, 1).indices.numpy()).all()
     assert np.allclose(p["topk_probs"], logits.softmax(1).topk(5, 1).values.numpy(), atol=1e-6)
     assert res["accuracy"] == pytest.approx(100 * float((logits.argmax(1) == labels).float().mean()))
+
+
+def test_process_does_not_sync_with_the_host(monkeypatch, tmp_path):
+    """The per-batch path keeps everything on the device; one transfer happens in evaluate()."""
+    cfg = get_cfg_default()
+    cfg.OUTPUT_DIR = str(tmp_path)
+    ev = Classification(cfg)
+
+    def host_sync(*_a, **_k):
+        raise AssertionError("process() moved data to the host")
+
+    for name in ("item", "tolist", "cpu", "numpy"):
+        monkeypatch.setattr(torch.Tensor, name, host_sync)
+    for _ in range(3):
+        ev.process(torch.randn(8, 6), torch.randint(0, 6, (8,)))
+    monkeypatch.undo()
+    assert ev.evaluate()["accuracy"] >= 0 and len(ev.predictions["label"]) == 24
