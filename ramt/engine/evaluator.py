@@ -118,12 +118,20 @@ class Classification:
         """Labels, predictions, top-k ids, top-k probabilities and the NLL sum, moved to the host once."""
         if not self._labels:
             k = min(TOPK, max(self._num_classes, 1))
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, k), np.int64), np.zeros((0, k), np.float32), 0.0
+            return (
+                np.zeros(0, np.int64),
+                np.zeros(0, np.int64),
+                np.zeros((0, k), np.int64),
+                np.zeros((0, k), np.float32),
+                0.0,
+            )
         labels = torch.cat(self._labels).long()
         preds = torch.cat(self._preds).long()
         ids = torch.cat(self._top_ids)
         logp = torch.cat(self._top_logp)
-        packed = torch.cat([labels.view(-1, 1).to(logp.dtype), preds.view(-1, 1).to(logp.dtype), ids.to(logp.dtype), logp], 1).cpu()
+        packed = torch.cat(
+            [labels.view(-1, 1).to(logp.dtype), preds.view(-1, 1).to(logp.dtype), ids.to(logp.dtype), logp], 1
+        ).cpu()
         k = ids.shape[1]
         nll = float(self._nll_sum.item())
         return (
