@@ -57,7 +57,7 @@ def calibration_md(cal: pd.DataFrame) -> str:
         "",
         "Expected calibration error (ECE, %, 15 equal-width confidence bins, L1, torchmetrics) and negative "
         "log-likelihood (NLL, nats per image) of the final test, mean over seeds; the five classes with the "
-        "lowest accuracy (of the lowest seed). Reliability diagrams are under Figures.",
+        "lowest accuracy (in the first seed). Reliability diagrams are under Figures.",
         "",
     ]
     if cal.empty:
