@@ -171,3 +171,18 @@ def test_verdict_without_outlier_seed(tmp_path, capsys):
     assert comp.verdict == "worse" and comp.without_outliers.verdict == "better"
     assert main([str(tmp_path / "A"), str(tmp_path / "B"), "--n-boot", "300"]) == 0
     assert "without them:" in capsys.readouterr().out
+
+
+def test_across_datasets_weights_datasets_equally(tmp_path):
+    for ds, drop in (("Digits", 100), ("Caltech101", 0)):
+        for s in (1, 2):
+            a = np.random.default_rng(s).random(N) < 0.7
+            b = a.copy()
+            b[np.flatnonzero(a)[:drop]] = False
+            write_pred_run(tmp_path / "A" / ds / f"seed{s}", a, seed=s, dataset=ds)
+            write_pred_run(tmp_path / "B" / ds / f"seed{s}", b, seed=s, dataset=ds, trainer="CoOp")
+    comps = compare_runs(
+        load_runs(str(tmp_path / "A")), load_runs(str(tmp_path / "B")), n_boot=300, across=True
+    )
+    assert [c.dataset for c in comps] == ["Caltech101", "Digits", "all"]
+    assert comps[-1].delta == pytest.approx(1.0)  # (2 pp + 0 pp) / 2 datasets
