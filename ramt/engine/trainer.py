@@ -9,11 +9,13 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn as nn
 import yaml
 from tqdm import tqdm
 
+from ramt import record
 from ramt.engine.checkpoint import (
     PREVIOUS_SUFFIX,
     RESUME_FILE,
@@ -25,11 +27,11 @@ from ramt.engine.checkpoint import (
 from ramt.engine.evaluator import build_evaluator
 from ramt.engine.tensorboard import TensorBoardLog
 from ramt.runs import END_SIGNAL
-from ramt.utils.io import atomic_torch_save, atomic_write_json
+from ramt.utils.io import atomic_torch_save
 from ramt.utils.meters import AverageMeter, MetricMeter
 from ramt.utils.seed import get_rng_state, set_rng_state
 
-RESULTS_FILE = "results.json"
+RESULTS_FILE = record.RESULTS_FILE
 #: With ``TRAIN.CHECKPOINT_FREQ 0``, an epoch's resume state is skipped when the previous save
 #: cost more than this fraction of the time since it (and ``TRAIN.RESUME_EVERY_S`` has not passed).
 RESUME_MAX_OVERHEAD = 0.05
@@ -446,40 +448,63 @@ class SimpleTrainer(TrainerBase):
         return {"backbone": self.cfg.MODEL.BACKBONE.NAME or os.path.basename(self.cfg.MODEL.BACKBONE.PATH)}
 
     def write_results(self) -> None:
-        """Write ``results.json`` atomically next to the log (read by the report collector)."""
-        from ramt.methods import method_label
-        from ramt.selection import selection_protocol
-
+        """Write ``results.json`` (and the test's ``predictions.npz``) atomically next to the log."""
         res = getattr(self, "last_results", None)
         if res is None:
             return
-        cfg = self.cfg
-        cfg_dict = cfg_to_dict(cfg)
+        dataset = getattr(getattr(self, "dm", None), "dataset", None)
+        fingerprint = str(getattr(dataset, "split_fingerprint", "") or "")
+        backbone = self.backbone_record()
+        evaluator = self.evaluator
+        predictions_file = None
+        if getattr(evaluator, "predictions", None) is not None:
+            predictions_file = self.write_predictions(
+                evaluator.predictions, res["split"], fingerprint, backbone
+            )
         bad_images = getattr(getattr(self, "dm", None), "bad_images", None) or []
-        payload = {
-            "format": 1,
-            "trainer": cfg.TRAINER.NAME,
-            "method": method_label(cfg_dict),
-            "dataset": cfg.DATASET.NAME,
-            "dataset_config": self.dataset_config_name,
-            "shots": int(cfg.DATASET.NUM_SHOTS),
-            "seed": int(cfg.SEED),
-            **self.backbone_record(),
-            "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
-            "split": res["split"],
-            "eval_only": self.eval_only,
-            "selection": selection_protocol(cfg_dict),
-            "metrics": {k: float(v) for k, v in res.items() if k != "split"},
-            "sparsity": self.extra_results.get("sparsity"),
-            "bad_images": {"count": len(bad_images), "paths": list(bad_images)},
-            "extra": {k: v for k, v in self.extra_results.items() if k != "sparsity"},
-            "elapsed_s": round(time.time() - self._time_start, 2),
-            "timing": {k: round(v, 3) for k, v in self.timing.items()},  # seconds, counts
-            "output_dir": os.path.abspath(self.output_dir),
-            "config": cfg_dict,
-            "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
+        payload = record.build_results(
+            cfg=cfg_to_dict(self.cfg),
+            metrics={k: v for k, v in res.items() if k != "split"},
+            split=res["split"],
+            backbone=backbone,
+            dataset_config=self.dataset_config_name,
+            eval_only=self.eval_only,
+            extras=self.extra_results,
+            bad_images=list(bad_images),
+            elapsed_s=time.time() - self._time_start,
+            timing=self.timing,
+            output_dir=self.output_dir,
+            split_fingerprint=fingerprint,
+            evaluation=getattr(evaluator, "details", None),
+            predictions=predictions_file,
+        )
+        record.write_results(self.output_dir, payload)
+
+    def write_predictions(self, preds: dict, split: str, fingerprint: str, backbone: dict) -> str:
+        """``predictions.npz`` of the final evaluation (images in split order: the eval loaders are sequential)."""
+        dataset = getattr(getattr(self, "dm", None), "dataset", None)
+        items = getattr(dataset, split, None)
+        n_split = len(items) if items is not None else len(preds["label"])
+        if len(preds["label"]) != n_split:
+            raise RuntimeError(
+                f"ERROR: the {split} evaluation saw {len(preds['label'])} images but the {split} split has {n_split}; "
+                f"per-image predictions for {self.output_dir} would not line up with the split. "
+                "Report this as a bug (a trainer's predict() must yield every test image once, in order)."
+            )
+        ident = backbone.get("backbone_identity") or {}
+        meta = {
+            "dataset": self.cfg.DATASET.NAME,
+            "split": split,
+            "split_fingerprint": fingerprint,
+            "subsample_classes": self.cfg.DATASET.SUBSAMPLE_CLASSES,
+            "backbone": backbone.get("backbone", ""),
+            "backbone_sha256": ident.get("sha256", ""),
+            "num_classes": int(self.num_classes),
+            "seed": int(self.cfg.SEED),
         }
-        atomic_write_json(os.path.join(self.output_dir, RESULTS_FILE), payload)
+        return record.write_predictions(
+            self.output_dir, index=np.arange(len(preds["label"])), meta=meta, **preds
+        )
 
     # -------------------------------------------------------------- batches
     def parse_batch_test(self, batch: dict):

@@ -9,6 +9,8 @@
 - ``fewshot_table.md``: the paper-style table(s), optionally with the published numbers;
 - ``base2new_table.md`` and ``domain_generalisation_table.md`` when such runs exist;
 - ``missing.md``: missing and crashed seeds;
+- ``significance.md``: "Is the gain real?", paired comparisons (``ramt.report.significance``), and
+  ``calibration.md`` with ``reliability_<dataset>.png`` (``ramt.report.calibration``);
 - ``fewshot_<dataset>.png/.pdf`` and ``fewshot_average.png/.pdf`` (``ramt.report.plots``), and
   ``base2new.png/.pdf`` / ``domain_generalisation.png/.pdf`` when such runs exist;
 - ``index.html``: every table above and the figures on one page that opens from disk.
@@ -25,7 +27,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ramt.report.calibration import calibration_frame, calibration_md, plot_reliability
 from ramt.report.collect import TIDY_COLUMNS, collect_runs, parse_log, read_run
+from ramt.report.significance import significance_md
 from ramt.report.tables import (
     DEFAULT_SEEDS,
     base2new_table_md,
@@ -77,6 +81,9 @@ def write_report(
         _write("base2new_table.md", base2new_table_md(df))
     if not df.empty and (df["protocol"] == "domain_generalisation").any():
         _write("domain_generalisation_table.md", dg_table_md(df))
+    _write("significance.md", significance_md(df))
+    cal = calibration_frame(df)
+    _write("calibration.md", calibration_md(cal))
     figures: list[tuple[str, str]] = []
     if plots and not df.empty:
         from ramt.report.plots import plot_base2new, plot_dg, plot_fewshot
@@ -89,6 +96,9 @@ def write_report(
             files[p.name] = p
             if p.suffix == ".png":
                 figures.append((p.name, p.stem.replace("_", " ").capitalize()))
+        for p in plot_reliability(cal, out):
+            files[p.name] = p
+            figures.append((p.name, f"Reliability diagram: {p.stem.removeprefix('reliability_')}"))
     figures.sort(key=lambda f: (not f[0].startswith("fewshot_average"), f[0]))
     _write_index(out, files, figures, _write)
     return files
@@ -101,6 +111,8 @@ def _write_index(out: Path, files: dict[str, Path], figures: list[tuple[str, str
         ("Few-shot", "fewshot_table.md"),
         ("Base-to-new", "base2new_table.md"),
         ("Domain generalisation", "domain_generalisation_table.md"),
+        ("Is the gain real?", "significance.md"),
+        ("Calibration", "calibration.md"),
     ]
     sections = [(name, files[f].read_text(encoding="utf-8")) for name, f in order if f in files]
     write("index.html", render_index("R-AMT suite: results report", sections, figures))

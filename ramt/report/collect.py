@@ -18,7 +18,6 @@ layout except, as a last resort, a ``seed<N>`` folder name when the config gives
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 from collections.abc import Iterable
@@ -34,6 +33,7 @@ from ramt.methods import (
     method_label,
     paper_dataset_name,
 )
+from ramt.record import RecordError, read_results
 from ramt.runs import END_SIGNAL, RESULT_METRIC, TEST_LOG_SIGNAL
 from ramt.selection import selection_protocol
 
@@ -327,10 +327,10 @@ def read_run(path: str | Path) -> dict[str, Any] | None:
     rj = path / "results.json"
     if rj.is_file():
         try:
-            data = json.loads(rj.read_text())
-        except (OSError, ValueError):
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("metrics"), dict) and "accuracy" in data["metrics"]:
+            data = read_results(str(path)).raw
+        except (OSError, RecordError):
+            data = None  # unreadable, unfinished or a newer format: fall back to the log
+        if data is not None:
             config = data.get("config") or {}
             sparsity = data.get("sparsity")
             overrides = {

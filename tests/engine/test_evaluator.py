@@ -34,3 +34,63 @@ def test_classification_result_block_and_per_class(tmp_path, capsys):
     assert "* average: 83.33%" in out
     cmat = torch.load(tmp_path / "cmat.pt", weights_only=True)
     assert torch.allclose(cmat, torch.tensor([[1.0, 0.0], [1 / 3, 2 / 3]], dtype=torch.float64))
+
+
+def test_ece_and_nll_match_a_hand_computed_case(tmp_path):
+    cfg = get_cfg_default()
+    cfg.OUTPUT_DIR = str(tmp_path)
+    ev = Classification(cfg, lab2cname={0: "cat", 1: "dog"})
+    probs = torch.tensor([[0.95, 0.05], [0.82, 0.18], [0.3, 0.7], [0.39, 0.61]])
+    labels = torch.tensor([0, 1, 1, 1])  # right, wrong (confident), right, right
+    ev.process(probs.log(), labels)
+    ev.evaluate()
+    cal = ev.details["calibration"]
+    # one image per 1/15-wide bin: ECE = mean |accuracy - confidence|
+    assert cal["ece"] == pytest.approx(100 * (0.05 + 0.82 + 0.3 + 0.39) / 4, abs=1e-6)
+    assert cal["nll"] == pytest.approx(
+        -(np.log(0.95) + np.log(0.18) + np.log(0.7) + np.log(0.61)) / 4, abs=1e-6
+    )
+    assert cal["n_bins"] == 15 and cal["bins"]["count"][12] == 1 and cal["bins"]["accuracy"][12] == 0.0
+    assert cal["bins"]["confidence"][14] == pytest.approx(0.95)
+    worst = ev.details["per_class"]["worst"]
+    assert worst[0] == {"label": 1, "name": "dog", "accuracy": pytest.approx(66.6667, abs=1e-3)}
+
+
+def test_ece_equals_torchmetrics_multiclass_on_full_softmax(tmp_path):
+    from torchmetrics.classification import MulticlassCalibrationError
+
+    cfg = get_cfg_default()
+    cfg.OUTPUT_DIR = str(tmp_path)
+    ev = Classification(cfg)
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(300, 7, generator=g) * 2
+    labels = torch.randint(0, 7, (300,), generator=g)
+    for i in range(0, 300, 64):  # several batches
+        ev.process(logits[i : i + 64], labels[i : i + 64])
+    res = ev.evaluate()
+    ref = MulticlassCalibrationError(num_classes=7, n_bins=15, norm="l1")(logits.softmax(1), labels)
+    assert ev.details["calibration"]["ece"] == pytest.approx(100 * float(ref), abs=1e-4)
+    nll = torch.nn.functional.cross_entropy(logits, labels)
+    assert ev.details["calibration"]["nll"] == pytest.approx(float(nll), abs=1e-5)
+    p = ev.predictions
+    assert (p["pred"] == logits.argmax(1).numpy()).all() and (p["label"] == labels.numpy()).all()
+    assert (p["topk_ids"] == logits.topk(5, 1).indices.numpy()).all()
+    assert np.allclose(p["topk_probs"], logits.softmax(1).topk(5, 1).values.numpy(), atol=1e-6)
+    assert res["accuracy"] == pytest.approx(100 * float((logits.argmax(1) == labels).float().mean()))
+
+
+def test_process_does_not_sync_with_the_host(monkeypatch, tmp_path):
+    """The per-batch path keeps everything on the device; one transfer happens in evaluate()."""
+    cfg = get_cfg_default()
+    cfg.OUTPUT_DIR = str(tmp_path)
+    ev = Classification(cfg)
+
+    def host_sync(*_a, **_k):
+        raise AssertionError("process() moved data to the host")
+
+    for name in ("item", "tolist", "cpu", "numpy"):
+        monkeypatch.setattr(torch.Tensor, name, host_sync)
+    for _ in range(3):
+        ev.process(torch.randn(8, 6), torch.randint(0, 6, (8,)))
+    monkeypatch.undo()
+    assert ev.evaluate()["accuracy"] >= 0 and len(ev.predictions["label"]) == 24
