@@ -1,0 +1,91 @@
+"""Reliability, second round (issue 20): the run lock dies with its owner, nothing is written
+outside OUTPUT, one ERROR paragraph per bad input, TensorBoard and log.txt after a stop."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ramt.runs import LOCK_FILE, RunLock, RunLockedError
+from ramt.utils.runlock import pid_alive
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def train_cmd(root, out, *opts):
+    return [
+        sys.executable, "train.py", "--root", str(root), "--seed", "1", "--trainer", "RAMT",
+        "--dataset-config-file", "configs/datasets/digits.yaml",
+        "--config-file", "configs/trainers/RAMT/vit_b16.yaml", "--output-dir", str(out),
+        "MODEL.BACKBONE.NAME", "tiny", "DATASET.NUM_SHOTS", "8", "OPTIM.MAX_EPOCH", "2",
+        "OPTIM.LR", "0.003", "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "TRAIN.PRINT_FREQ", "1",
+        "TEST.SPLIT", "val", *opts,
+    ]  # fmt: skip
+
+
+def env():
+    e = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=ROOT)
+    e.pop("RAMT_COMMAND", None)
+    return e
+
+
+def accuracy_line(out):
+    return [line for line in open(os.path.join(out, "log.txt")) if line.startswith("* accuracy")]
+
+
+def run_until(cmd, log, marker, **kw):
+    """Start ``cmd`` and return the process once ``marker`` is in ``log`` (it is still running)."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if log.is_file() and marker in log.read_text():
+            return proc
+        time.sleep(0.02)
+    raise AssertionError(f"the run ended before {marker!r}: {proc.communicate()[1][-2000:]}")
+
+
+# ----------------------------------------------------------------------------- 4: lock dies with its owner
+
+HOLD_WITH_WORKERS = """
+import multiprocessing as mp, sys, time
+from ramt.runs import RunLock
+lock = RunLock(sys.argv[1]).acquire()
+ctx = mp.get_context("fork")  # how DataLoader and cache-build workers start
+workers = [ctx.Process(target=time.sleep, args=(60,), daemon=True) for _ in range(2)]
+for w in workers:
+    w.start()
+print(" ".join(str(w.pid) for w in workers), flush=True)
+time.sleep(60)
+"""
+
+
+def test_kill_9_of_the_holder_frees_the_folder_while_its_workers_live(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WITH_WORKERS, str(tmp_path)], env=env(), stdout=subprocess.PIPE, text=True
+    )
+    workers = [int(p) for p in holder.stdout.readline().split()]
+    try:
+        assert len(workers) == 2
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+        assert all(pid_alive(p) for p in workers)  # orphaned, still running
+        with RunLock(str(tmp_path)):  # at once: no "in use by another process (pid <dead>)"
+            assert f"pid {os.getpid()}" in (tmp_path / LOCK_FILE).read_text()
+    finally:
+        for p in workers:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert not (tmp_path / LOCK_FILE).exists()
+
+
+def test_a_second_lock_in_the_same_process_is_refused(tmp_path):
+    with RunLock(str(tmp_path)):
+        with pytest.raises(RunLockedError, match="this process"):
+            RunLock(str(tmp_path)).acquire()
+    with RunLock(str(tmp_path)):  # released: free again
+        pass
