@@ -38,6 +38,7 @@ from ramt.runs import (
 )
 from ramt.utils.env import collect_env_info
 from ramt.utils.logger import Tee, close_logger, setup_logger
+from ramt.utils.paths import check_run_folder
 from ramt.utils.seed import set_random_seed
 
 
@@ -178,6 +179,7 @@ def main(args) -> int:
     cfg = setup_cfg(args)
     import_plugins()
     TRAINER_REGISTRY.get(cfg.TRAINER.NAME)  # fail fast on an unknown trainer, before any output
+    check_run_folder(cfg.OUTPUT_DIR)  # inside OUTPUT, before the lock or log.txt creates anything
     lock = None if args.no_train else RunLock(cfg.OUTPUT_DIR).acquire()
     trainer = None
     try:

@@ -7,6 +7,8 @@ hold tensors and plain values only.
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from typing import Optional
 
 import torch
@@ -38,6 +40,10 @@ def save_checkpoint(state: dict, save_dir: str, model_name: str = "", is_best: b
     return fpath
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot (or must not) be loaded: corrupt, foreign or pickled objects."""
+
+
 def load_checkpoint(fpath: str) -> dict:
     if not os.path.isfile(fpath):
         raise FileNotFoundError(
@@ -46,9 +52,18 @@ def load_checkpoint(fpath: str) -> dict:
         )
     try:
         return torch.load(fpath, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:  # pickled Python objects: refused, never executed
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        what = f" (it names the Python object {found.group(1)})" if found else ""
+        raise CheckpointError(
+            f'Refusing to load "{fpath}": it holds pickled Python objects{what}, and loading those can run '
+            "arbitrary code. This suite's checkpoints hold tensors and plain values only. Fix: point at a "
+            "checkpoint written by this suite (train the run again), or convert the file to a plain state dict."
+        ) from None
     except Exception as e:  # corrupt or foreign file
-        raise RuntimeError(
-            f'Cannot load checkpoint "{fpath}": {e}. The file is corrupt or not a checkpoint of this suite.'
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f'Cannot load checkpoint "{fpath}": {first}. The file is corrupt or not a checkpoint of this suite.'
         ) from e
 
 
