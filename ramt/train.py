@@ -22,7 +22,7 @@ import traceback
 
 import torch
 
-from ramt.config import ConfigError, get_cfg_default, merge_from_file, merge_from_list
+from ramt.config import ConfigError, get_cfg_default, merge_from_file, merge_from_list, resolve_cache_dir
 from ramt.engine.checkpoint import RESUME_FILE
 from ramt.registry import TRAINER_REGISTRY
 from ramt.runs import (
@@ -38,7 +38,7 @@ from ramt.runs import (
 )
 from ramt.utils.env import collect_env_info
 from ramt.utils.logger import Tee, close_logger, setup_logger
-from ramt.utils.paths import check_run_folder
+from ramt.utils.paths import cache_dir_fix, check_run_paths
 from ramt.utils.seed import set_random_seed
 
 
@@ -179,7 +179,7 @@ def main(args) -> int:
     cfg = setup_cfg(args)
     import_plugins()
     TRAINER_REGISTRY.get(cfg.TRAINER.NAME)  # fail fast on an unknown trainer, before any output
-    check_run_folder(cfg.OUTPUT_DIR)  # inside OUTPUT, before the lock or log.txt creates anything
+    check_run_paths(cfg.OUTPUT_DIR, resolve_cache_dir(cfg))  # inside OUTPUT, before anything is created
     lock = None if args.no_train else RunLock(cfg.OUTPUT_DIR).acquire()
     trainer = None
     try:
@@ -187,7 +187,6 @@ def main(args) -> int:
         check_output_dir(cfg, args, identity)
         setup_logger(cfg.OUTPUT_DIR)
         if cfg.SPEED.COMPILE:
-            from ramt.config import resolve_cache_dir
             from ramt.engine.compile_cache import enable_compile_caches
 
             enable_compile_caches(resolve_cache_dir(cfg))
@@ -260,7 +259,9 @@ def os_error_message(e: OSError) -> str:
     """One paragraph for an I/O failure: the path, the cause and the fix."""
     path = e.filename or "(unknown path)"
     cause = e.strerror or str(e)
-    fix = _OS_FIXES.get(e.errno, "check that the path exists and is writable, then run again")
+    fix = cache_dir_fix(e.filename or "", cause) or _OS_FIXES.get(
+        e.errno, "check that the path exists and is writable, then run again"
+    )
     return f"Cannot use {path}: {cause}. Fix: {fix}."
 
 

@@ -89,3 +89,24 @@ def test_a_second_lock_in_the_same_process_is_refused(tmp_path):
             RunLock(str(tmp_path)).acquire()
     with RunLock(str(tmp_path)):  # released: free again
         pass
+
+
+# ----------------------------------------------------------------------------- 5: no writes outside OUTPUT
+
+
+@pytest.mark.parametrize(
+    "exp, dataset",
+    [("../x", "digits"), ("a/../../x", "digits"), ("", "a/b"), ("", ".."), ("", "../trainers/RAMT/vit_b16")],
+)
+def test_scripts_refuse_path_pieces_leaving_output(tmp_path, exp, dataset):
+    e = dict(
+        env(), OUTPUT=str(tmp_path / "output"), DATA=str(tmp_path / "data"), SEEDS="1", PYTHON=sys.executable
+    )
+    e["EXP"] = exp
+    res = subprocess.run(["bash", "scripts/ramt/main.sh", dataset, "1", "MODEL.BACKBONE.NAME", "tiny"],
+                         cwd=ROOT, env=e, capture_output=True, text=True)  # fmt: skip
+    assert res.returncode == 2, res.stdout[-2000:] + res.stderr[-2000:]
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("ERROR:") and "Nothing was written" in lines[0], res.stderr
+    assert f"'{exp or dataset}'" in lines[0]  # names the value
+    assert list(tmp_path.iterdir()) == []  # nothing under OUTPUT's parent: not even log.txt

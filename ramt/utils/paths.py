@@ -12,10 +12,20 @@ import os
 import re
 from typing import Optional
 
-__all__ = ["OUTPUT_ROOT_ENV", "UnsafePathError", "check_config_name", "check_name", "check_run_folder"]
+__all__ = [
+    "OUTPUT_ROOT_ENV",
+    "UnsafePathError",
+    "cache_dir_fix",
+    "check_config_name",
+    "check_name",
+    "check_run_folder",
+    "check_run_paths",
+]
 
 #: Set by the runner scripts to their ``OUTPUT``: a run folder must lie inside it.
 OUTPUT_ROOT_ENV = "RAMT_OUTPUT_ROOT"
+#: The cache root of this process's run (set by :func:`check_run_paths`), for error hints.
+_CACHE_ROOT: list[str] = []
 #: One path piece: a dataset name, a variant, an ``EXP`` component.
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.,+=@-]*$")
 
@@ -89,3 +99,20 @@ def check_config_name(path: str, kind: str) -> None:
             f"may not contain '..'{' or /' if kind == 'datasets' else ''}. Pass an existing yaml path or a "
             "plain name such as 'digits'."
         )
+
+
+def check_run_paths(output_dir: str, cache_dir: str) -> None:
+    """:func:`check_run_folder`, and remember the cache root so that its I/O errors name CACHE_DIR."""
+    check_run_folder(output_dir)
+    _CACHE_ROOT[:] = [cache_dir]
+
+
+def cache_dir_fix(path: str, cause: str) -> Optional[str]:
+    """The fix for an I/O error on ``path`` when it lies in the run's cache root (else None)."""
+    if not path or not _CACHE_ROOT or not _inside(path, _CACHE_ROOT[0]):
+        return None
+    return (
+        f"the cache folder {_CACHE_ROOT[0]} (CACHE_DIR) cannot be written ({cause}). Point the cache at a "
+        "writable folder with enough space: add `CACHE_DIR /path/to/cache` to the command (or set "
+        "RAMT_CACHE_DIR=/path/to/cache), or make that folder writable; then run the same command again"
+    )
