@@ -110,3 +110,51 @@ def test_scripts_refuse_path_pieces_leaving_output(tmp_path, exp, dataset):
     assert len(lines) == 1 and lines[0].startswith("ERROR:") and "Nothing was written" in lines[0], res.stderr
     assert f"'{exp or dataset}'" in lines[0]  # names the value
     assert list(tmp_path.iterdir()) == []  # nothing under OUTPUT's parent: not even log.txt
+
+
+# ----------------------------------------------------------------------------- 8: TensorBoard and log.txt after a stop
+
+
+def scalar_steps(log_dir):
+    """``[(tag, step)]`` of every scalar in the event files of ``log_dir``, in file order."""
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    out = []
+    for name in sorted(os.listdir(log_dir)):
+        for raw in RawEventFileLoader(os.path.join(log_dir, name)).Load():
+            event = Event.FromString(raw)
+            out += [(v.tag, event.step) for v in event.summary.value]
+    return out
+
+
+def test_resume_after_ctrl_c_repeats_no_tensorboard_step_and_logs_the_stop(
+    data_root, tmp_path, monkeypatch, capsys
+):
+    from ramt.engine.tensorboard import TensorBoardLog
+    from ramt.train import cli
+    from tests.test_train_failures import args
+
+    argv = args(data_root, tmp_path / "out", "OPTIM.MAX_EPOCH", "2", "DATALOADER.TRAIN_X.BATCH_SIZE", "2",
+                "TRAIN.CHECKPOINT_FREQ", "1", "TEST.SPLIT", "val")  # fmt: skip
+    real_batch = TensorBoardLog.batch
+
+    def stop_in_epoch_2(self, trainer, loss_summary):
+        real_batch(self, trainer, loss_summary)
+        if trainer.epoch == 1 and trainer.batch_idx == 1:  # two steps of epoch 2 are on disk
+            self.flush()
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(TensorBoardLog, "batch", stop_in_epoch_2)
+    assert cli(argv) == 130
+    monkeypatch.undo()
+    assert "Interrupted during epoch 2/2; epoch 1 is saved" in capsys.readouterr().err
+    assert cli(argv) == 0
+    stopped = [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".incomplete")]
+    assert len(stopped) == 1 and "Interrupted during epoch 2/2" in stopped[0].read_text().splitlines()[-1]
+
+    steps = scalar_steps(tmp_path / "out" / "tensorboard")
+    assert len(steps) == len(set(steps)), sorted(s for s in steps if steps.count(s) > 1)
+    loss = sorted(step for tag, step in steps if tag == "train/loss")
+    assert loss == list(range(len(loss))) and len(loss) % 2 == 0  # every step of both epochs, once
+    assert sorted(step for tag, step in steps if tag == "train/lr_epoch") == [1, 2]
