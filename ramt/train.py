@@ -19,6 +19,7 @@ import shlex
 import sys
 import time
 import traceback
+from typing import Optional
 
 import torch
 
@@ -226,7 +227,9 @@ def main(args) -> int:
             trainer.train()
         return 0
     except KeyboardInterrupt:
-        report_error(interrupted_message(trainer), prefix="")
+        report_error(
+            interrupted_message(trainer), prefix="", run_dir=None if lock is None else cfg.OUTPUT_DIR
+        )
         return 130
     finally:
         if lock is not None:
@@ -265,16 +268,25 @@ def os_error_message(e: OSError) -> str:
     return f"Cannot use {path}: {cause}. Fix: {fix}."
 
 
-def report_error(msg: str, prefix: str = "ERROR: ") -> None:
-    """Print ``msg`` once on the terminal (stderr) and, when logging, once into log.txt."""
+def report_error(msg: str, prefix: str = "ERROR: ", run_dir: Optional[str] = None) -> None:
+    """Print ``msg`` once on the terminal (stderr) and, when logging, once into log.txt.
+
+    Before the logger is open, ``run_dir`` (a folder this process holds the lock of) gets the line
+    appended to its unfinished ``log.txt``, so a stop during setup is in the log that is resumed.
+    """
     line = f"{prefix}{msg}"
     print(line, file=sys.stderr, flush=True)
-    if isinstance(sys.stdout, Tee):
-        try:
+    try:
+        if isinstance(sys.stdout, Tee):
             sys.stdout.file.write(line + "\n")
             sys.stdout.file.flush()
-        except OSError:
-            pass
+        elif run_dir and os.path.isfile(os.path.join(run_dir, "log.txt")):
+            path = os.path.join(run_dir, "log.txt")
+            if not log_is_finished(path, test_log=None):
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+    except OSError:
+        pass
 
 
 def _set_aside_failed_log() -> None:

@@ -158,3 +158,23 @@ def test_resume_after_ctrl_c_repeats_no_tensorboard_step_and_logs_the_stop(
     loss = sorted(step for tag, step in steps if tag == "train/loss")
     assert loss == list(range(len(loss))) and len(loss) % 2 == 0  # every step of both epochs, once
     assert sorted(step for tag, step in steps if tag == "train/lr_epoch") == [1, 2]
+
+
+def test_ctrl_c_before_the_logger_opens_still_reaches_the_resumed_log(
+    data_root, tmp_path, monkeypatch, capsys
+):
+    import ramt.train
+    from tests.test_train_failures import args
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "log.txt").write_text("the stopped attempt's log\n")
+
+    def interrupted(*a, **k):  # e.g. Ctrl-C while the backbone's weights are being hashed
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ramt.train, "run_identity", interrupted)
+    assert ramt.train.cli(args(data_root, out)) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("Interrupted before training started")
+    assert (out / "log.txt").read_text().splitlines() == ["the stopped attempt's log", err]
