@@ -52,8 +52,14 @@ def load_checkpoint(fpath: str) -> dict:
         )
     try:
         return torch.load(fpath, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:  # pickled Python objects: refused, never executed
+    except pickle.UnpicklingError as e:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found is None and "Unsupported class" not in str(e):  # damaged, not pickled objects
+            detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(e))
+            raise CheckpointError(
+                f'Cannot load checkpoint "{fpath}": {detail.group(1) if detail else _first_line(e)}. The file '
+                "is corrupt or not a checkpoint of this suite."
+            ) from None
         what = f" (it names the Python object {found.group(1)})" if found else ""
         raise CheckpointError(
             f'Refusing to load "{fpath}": it holds pickled Python objects{what}, and loading those can run '
@@ -61,10 +67,15 @@ def load_checkpoint(fpath: str) -> dict:
             "checkpoint written by this suite (train the run again), or convert the file to a plain state dict."
         ) from None
     except Exception as e:  # corrupt or foreign file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(
-            f'Cannot load checkpoint "{fpath}": {first}. The file is corrupt or not a checkpoint of this suite.'
+            f'Cannot load checkpoint "{fpath}": {_first_line(e)}. The file is corrupt or not a checkpoint of '
+            "this suite."
         ) from e
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def pointed_checkpoint(model_dir: str) -> Optional[str]:
