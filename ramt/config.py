@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterable, Sequence
 
 from yacs.config import CfgNode as CN
+
+from ramt.utils.paths import check_config_name
 
 __all__ = ["CN", "ConfigError", "get_cfg_default", "merge_from_file", "merge_from_list"]
 
@@ -353,6 +356,7 @@ def resolve_config_file(path: str, kind: str = "") -> str:
     ``datasets`` or ``trainers``). Paths are tried first, so a user's file always wins."""
     if os.path.isfile(path):
         return path
+    check_config_name(path, kind)
     stem = path[: -len(".yaml")] if path.endswith(".yaml") else path
     kinds = [kind] if kind else ["datasets", "trainers"]
     for k in kinds:
@@ -379,10 +383,31 @@ def recipe_config(trainer: str, dataset_config: str, default: str = "vit_b16") -
     return f"{trainer}/{default}"
 
 
+def load_yaml_config(cfg: CN, path: str) -> CN:
+    """Read a yaml config with yacs (``yaml.safe_load``); bad yaml and Python tags become one ConfigError."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return cfg.load_cfg(f)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = " ".join(str(getattr(e, "problem", "") or e).split())
+        tag = re.search(r"tag '([^']+)'", str(e))
+        fix = (
+            f"it uses the YAML tag {tag.group(1).replace('tag:yaml.org,2002:', '!!')!r}: config files hold plain values only (read with "
+            "yaml.safe_load). Remove the tag and write the value as a plain number, string or list."
+            if tag
+            else f"{problem}. Fix the yaml syntax there."
+        )
+        raise ConfigError(f"Cannot read the config file {path}{where}: {fix}") from None
+
+
 def merge_from_file(cfg: CN, path: str, kind: str = "") -> None:
     """Merge a yaml file (a path or a shipped config name) into ``cfg`` with clear errors."""
     path = resolve_config_file(path, kind)
-    loaded = cfg.load_cfg(open(path))
+    loaded = load_yaml_config(cfg, path)
     for key, value in _flatten(loaded):
         _check_override(cfg, key, _coerce(value), f"file {path}")
     try:

@@ -359,6 +359,10 @@ def method_label(cfg: Mapping[str, Any] | None) -> str:
 PLUGINS_ENV = "RAMT_PLUGINS"
 
 
+class PluginError(ValueError):
+    """A module named in ``$RAMT_PLUGINS`` cannot be imported."""
+
+
 def load_plugins(spec: Optional[str] = None) -> list[str]:
     """Import the modules named in ``spec`` (default: ``$RAMT_PLUGINS``) so that they register.
 
@@ -386,7 +390,16 @@ def load_plugins(spec: Optional[str] = None) -> list[str]:
                     raise
         else:
             name = entry
-            importlib.import_module(name)
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as e:
+                if e.name is None or not (name == e.name or name.startswith(e.name + ".")):
+                    raise PluginError(f"{PLUGINS_ENV}: the plugin {name!r} cannot be imported: {e}.") from e
+                raise PluginError(
+                    f"{PLUGINS_ENV}={spec!r} names the module {name!r}, which Python cannot find. Fix: put the "
+                    "folder holding it on PYTHONPATH (or install it), give the path of a .py file instead, or "
+                    f"remove it from {PLUGINS_ENV}."
+                ) from None
         names.append(name)
     return names
 

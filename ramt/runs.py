@@ -13,8 +13,9 @@ the scripts re-run (resuming from its resume state when there is one).
 resolved config minus paths and verbosity, the backbone's weights digest, the dataset's split
 fingerprint and the code version. Skipping, resuming and reusing a run all compare it.
 
-**Lock.** ``.ramt.lock`` (an advisory ``fcntl`` lock plus the holder's PID and host) keeps a second
-process out of a run folder for the whole run.
+**Lock.** ``.ramt.lock`` (``ramt.utils.runlock``: a POSIX record lock plus the holder's PID and
+host, released when the holder dies whatever its workers do) keeps a second process out of a run
+folder for the whole run.
 
     python -m ramt.runs is-finished DIR [--test-log] [-- TRAIN_ARGS...]
         exit 0: finished (and, given TRAIN_ARGS, recorded with the same identity); 1: not finished;
@@ -28,9 +29,10 @@ import hashlib
 import json
 import os
 import re
-import socket
 import sys
 from typing import Any, Optional
+
+from ramt.utils.runlock import LOCK_FILE, RunLock, RunLockedError  # noqa: F401  (re-exported)
 
 #: Printed by the trainer after the last epoch; a training log's result follows it.
 END_SIGNAL = "Finish training"
@@ -40,8 +42,6 @@ TEST_LOG_SIGNAL = "=> result"
 RESULT_METRIC = "accuracy"
 #: The identity record of a run folder.
 RUN_FILE = "run.json"
-#: The advisory lock of a run folder.
-LOCK_FILE = ".ramt.lock"
 #: Exit status of ``is-finished`` for a finished run of a different experiment.
 EXIT_MISMATCH = 3
 
@@ -263,101 +263,6 @@ def identity_from_train_args(argv: list[str]) -> dict[str, Any]:
         eval_only=args.eval_only,
         load_epoch=args.load_epoch,
     )
-
-
-# --------------------------------------------------------------------------- lock
-
-
-class RunLockedError(RuntimeError):
-    """Another live process holds the run folder."""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class RunLock:
-    """An advisory lock on a run folder, held from :meth:`acquire` to :meth:`release`.
-
-    ``fcntl.flock`` on ``<dir>/.ramt.lock`` decides who holds the folder (the kernel drops it when
-    the holder dies, even by SIGKILL); the file's content names the holder (PID, host) for the
-    error message. A leftover file whose lock is free belonged to a dead process: it is taken over
-    with a warning.
-    """
-
-    def __init__(self, run_dir: str) -> None:
-        self.run_dir = run_dir
-        self.path = os.path.join(run_dir, LOCK_FILE)
-        self._fd: Optional[int] = None
-
-    def _holder(self) -> str:
-        try:
-            with open(self.path, encoding="utf-8") as f:
-                return f.read().strip()
-        except OSError:
-            return ""
-
-    def acquire(self) -> RunLock:
-        import fcntl
-
-        os.makedirs(self.run_dir, exist_ok=True)
-        for _ in range(10):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                holder = self._holder() or "pid ?, host ?"
-                raise RunLockedError(
-                    f"The run folder {self.run_dir} is in use by another process ({holder}; lock file "
-                    f"{self.path}). Two processes must not write one run. Wait for it to finish, stop it, or "
-                    "give this run another --output-dir / OUTPUT."
-                ) from None
-            try:  # the file may have been removed by a releasing holder between open and flock
-                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
-            except FileNotFoundError:
-                same = False
-            if not same:
-                os.close(fd)
-                continue
-            previous = os.read(fd, 4096).decode("utf-8", "replace").strip()
-            if previous:
-                m = re.search(r"pid (\d+)", previous)
-                pid = int(m.group(1)) if m else None
-                state = "no longer running" if pid is not None and not _pid_alive(pid) else "lock released"
-                print(
-                    f"Warning: taking over the stale lock {self.path} ({previous}; {state}).",
-                    file=sys.stderr,
-                )
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, f"pid {os.getpid()}, host {socket.gethostname()}\n".encode())
-            os.fsync(fd)
-            self._fd = fd
-            return self
-        raise RunLockedError(f"Could not lock {self.path}: it keeps being replaced by other processes.")
-
-    def release(self) -> None:
-        if self._fd is None:
-            return
-        try:
-            os.remove(self.path)
-        except OSError:
-            pass
-        os.close(self._fd)  # closing drops the flock
-        self._fd = None
-
-    def __enter__(self) -> RunLock:
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
 
 
 # --------------------------------------------------------------------------- CLI

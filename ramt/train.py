@@ -19,10 +19,11 @@ import shlex
 import sys
 import time
 import traceback
+from typing import Optional
 
 import torch
 
-from ramt.config import ConfigError, get_cfg_default, merge_from_file, merge_from_list
+from ramt.config import ConfigError, get_cfg_default, merge_from_file, merge_from_list, resolve_cache_dir
 from ramt.engine.checkpoint import RESUME_FILE
 from ramt.registry import TRAINER_REGISTRY
 from ramt.runs import (
@@ -38,6 +39,7 @@ from ramt.runs import (
 )
 from ramt.utils.env import collect_env_info
 from ramt.utils.logger import Tee, close_logger, setup_logger
+from ramt.utils.paths import cache_dir_fix, check_run_paths
 from ramt.utils.seed import set_random_seed
 
 
@@ -178,6 +180,7 @@ def main(args) -> int:
     cfg = setup_cfg(args)
     import_plugins()
     TRAINER_REGISTRY.get(cfg.TRAINER.NAME)  # fail fast on an unknown trainer, before any output
+    check_run_paths(cfg.OUTPUT_DIR, resolve_cache_dir(cfg))  # inside OUTPUT, before anything is created
     lock = None if args.no_train else RunLock(cfg.OUTPUT_DIR).acquire()
     trainer = None
     try:
@@ -185,7 +188,6 @@ def main(args) -> int:
         check_output_dir(cfg, args, identity)
         setup_logger(cfg.OUTPUT_DIR)
         if cfg.SPEED.COMPILE:
-            from ramt.config import resolve_cache_dir
             from ramt.engine.compile_cache import enable_compile_caches
 
             enable_compile_caches(resolve_cache_dir(cfg))
@@ -225,7 +227,9 @@ def main(args) -> int:
             trainer.train()
         return 0
     except KeyboardInterrupt:
-        report_error(interrupted_message(trainer), prefix="")
+        report_error(
+            interrupted_message(trainer), prefix="", run_dir=None if lock is None else cfg.OUTPUT_DIR
+        )
         return 130
     finally:
         if lock is not None:
@@ -258,20 +262,31 @@ def os_error_message(e: OSError) -> str:
     """One paragraph for an I/O failure: the path, the cause and the fix."""
     path = e.filename or "(unknown path)"
     cause = e.strerror or str(e)
-    fix = _OS_FIXES.get(e.errno, "check that the path exists and is writable, then run again")
+    fix = cache_dir_fix(e.filename or "", cause) or _OS_FIXES.get(
+        e.errno, "check that the path exists and is writable, then run again"
+    )
     return f"Cannot use {path}: {cause}. Fix: {fix}."
 
 
-def report_error(msg: str, prefix: str = "ERROR: ") -> None:
-    """Print ``msg`` once on the terminal (stderr) and, when logging, once into log.txt."""
+def report_error(msg: str, prefix: str = "ERROR: ", run_dir: Optional[str] = None) -> None:
+    """Print ``msg`` once on the terminal (stderr) and, when logging, once into log.txt.
+
+    Before the logger is open, ``run_dir`` (a folder this process holds the lock of) gets the line
+    appended to its unfinished ``log.txt``, so a stop during setup is in the log that is resumed.
+    """
     line = f"{prefix}{msg}"
     print(line, file=sys.stderr, flush=True)
-    if isinstance(sys.stdout, Tee):
-        try:
+    try:
+        if isinstance(sys.stdout, Tee):
             sys.stdout.file.write(line + "\n")
             sys.stdout.file.flush()
-        except OSError:
-            pass
+        elif run_dir and os.path.isfile(os.path.join(run_dir, "log.txt")):
+            path = os.path.join(run_dir, "log.txt")
+            if not log_is_finished(path, test_log=None):
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+    except OSError:
+        pass
 
 
 def _set_aside_failed_log() -> None:

@@ -24,9 +24,27 @@ RAMT_COMMAND="$(printf '%s=%q ' DATA "$DATA" OUTPUT "$OUTPUT" SEEDS "$SEEDS")"
 RAMT_COMMAND+="$(printf '%q ' bash "$0" "$@")"
 export RAMT_COMMAND="${RAMT_COMMAND% }"
 
+# No writes outside OUTPUT (docs/RUNS.md): EXP and dataset names are plain path pieces, and
+# train.py refuses a run folder outside RAMT_OUTPUT_ROOT (ramt.utils.paths).
+# require_name WHAT VALUE [ALLOW_SLASH]: letters, digits and _ . , + = @ - (no '..', no leading '.').
+require_name() {
+  local what="$1" value="$2" piece
+  local -a pieces=("$value")
+  [ -n "${3:-}" ] && IFS=/ read -r -a pieces <<< "$value"
+  [ -n "$value" ] || die "${what} is empty: give a plain name"
+  for piece in "${pieces[@]}"; do
+    if ! [[ "$piece" =~ ^[A-Za-z0-9_][A-Za-z0-9_.,+=@-]*$ ]] || [[ "$piece" == *..* ]]; then
+      die "${what} '${value}' is not a plain name: use letters, digits and _ . , + = @ - only (no '..', no leading '.' or '/'), so that its run folder stays inside OUTPUT (${OUTPUT}). Nothing was written."
+    fi
+  done
+}
+[ -n "${EXP:-}" ] && require_name EXP "$EXP" allow_slash
+export RAMT_OUTPUT_ROOT="$OUTPUT"
+
 # require_dataset NAME: the dataset config must exist.
 require_dataset() {
   local name="$1"
+  require_name "dataset name" "$name"
   if [ ! -f "configs/datasets/${name}.yaml" ]; then
     local known
     known=$(ls configs/datasets | sed 's/\.yaml$//' | tr '\n' ' ')

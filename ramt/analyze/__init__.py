@@ -100,6 +100,15 @@ def _group_matrix(matrix: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out, index=names, columns=names)
 
 
+def warn_skipped(skipped: list[str], any_read: bool) -> None:
+    """One warning per unreadable run; an error when no run could be read at all."""
+    if skipped and not any_read:
+        more = f" (and {len(skipped) - 1} more unreadable run(s))" if len(skipped) > 1 else ""
+        raise ValueError(f"No readable mask run: {skipped[0]}{more}")
+    for line in skipped:
+        print(f"Warning: skipping the run {line}", file=sys.stderr)
+
+
 def analyze(
     inputs: Sequence[str], out: Optional[str] = None, head_width: Optional[int] = None, plots: bool = True
 ) -> dict[str, str]:
@@ -114,10 +123,15 @@ def analyze(
     _prepare_out_dir(out)
     labels = _labels(paths)
     run_rows, t_rows, h_rows, zero_sets, layouts, metas = [], [], [], [], [], []
+    skipped: list[str] = []
     for path, label in tqdm(
         list(zip(paths, labels)), desc="reading masks", unit="run", disable=len(paths) < 3, file=sys.stderr
     ):
-        run = load_mask_run(path)
+        try:
+            run = load_mask_run(path)
+        except (ValueError, OSError) as err:  # a damaged, foreign or pickled checkpoint: skip that run
+            skipped.append(f"{path}: {err}")
+            continue
         run.label = label
         meta = run.meta
         hw = head_width or meta.get("head_width") or head_width_for(meta.get("backbone", ""))
@@ -151,6 +165,9 @@ def analyze(
         metas.append(meta)
         del run  # keep only the packed zero set of each run in memory
 
+    warn_skipped(skipped, bool(run_rows))
+    labels = [r["label"] for r in run_rows]
+
     # Order runs by dataset, shots (numerically), method, seed, so tables and plots read naturally.
     def _key(i: int):
         m = metas[i]
@@ -163,7 +180,7 @@ def analyze(
             labels[i],
         )
 
-    order = sorted(range(len(paths)), key=_key)
+    order = sorted(range(len(run_rows)), key=_key)
     rank = {labels[i]: r for r, i in enumerate(order)}
     labels = [labels[i] for i in order]
     zero_sets, layouts, metas = ([xs[i] for i in order] for xs in (zero_sets, layouts, metas))

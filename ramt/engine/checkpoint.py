@@ -7,6 +7,8 @@ hold tensors and plain values only.
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from typing import Optional
 
 import torch
@@ -38,6 +40,10 @@ def save_checkpoint(state: dict, save_dir: str, model_name: str = "", is_best: b
     return fpath
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot (or must not) be loaded: corrupt, foreign or pickled objects."""
+
+
 def load_checkpoint(fpath: str) -> dict:
     if not os.path.isfile(fpath):
         raise FileNotFoundError(
@@ -46,10 +52,30 @@ def load_checkpoint(fpath: str) -> dict:
         )
     try:
         return torch.load(fpath, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found is None and "Unsupported class" not in str(e):  # damaged, not pickled objects
+            detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(e))
+            raise CheckpointError(
+                f'Cannot load checkpoint "{fpath}": {detail.group(1) if detail else _first_line(e)}. The file '
+                "is corrupt or not a checkpoint of this suite."
+            ) from None
+        what = f" (it names the Python object {found.group(1)})" if found else ""
+        raise CheckpointError(
+            f'Refusing to load "{fpath}": it holds pickled Python objects{what}, and loading those can run '
+            "arbitrary code. This suite's checkpoints hold tensors and plain values only. Fix: point at a "
+            "checkpoint written by this suite (train the run again), or convert the file to a plain state dict."
+        ) from None
     except Exception as e:  # corrupt or foreign file
-        raise RuntimeError(
-            f'Cannot load checkpoint "{fpath}": {e}. The file is corrupt or not a checkpoint of this suite.'
+        raise CheckpointError(
+            f'Cannot load checkpoint "{fpath}": {_first_line(e)}. The file is corrupt or not a checkpoint of '
+            "this suite."
         ) from e
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def pointed_checkpoint(model_dir: str) -> Optional[str]:

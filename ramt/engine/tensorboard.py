@@ -5,7 +5,9 @@ step), :meth:`TensorBoardLog.epoch` (lr and, for mask runs, the mask sparsity pe
 :meth:`TensorBoardLog.test` (evaluation metrics) and :meth:`TensorBoardLog.close`. The event
 file is opened on the first scalar, so a run that writes nothing leaves no folder.
 ``TRAIN.TENSORBOARD False`` turns it off; without the ``tensorboard`` package one warning is
-printed and training goes on.
+printed and training goes on. A resumed run first drops, from the event files already there,
+every scalar the stopped attempt wrote after its saved epoch (:func:`prune_after_resume`), so
+that no step appears twice.
 
     tensorboard --logdir output/digits/RAMT
 """
@@ -20,7 +22,7 @@ from typing import Any, Optional
 
 import torch
 
-__all__ = ["TENSORBOARD_DIR", "TensorBoardLog", "mask_sparsity_scalars"]
+__all__ = ["TENSORBOARD_DIR", "TensorBoardLog", "mask_sparsity_scalars", "prune_after_resume"]
 
 TENSORBOARD_DIR = "tensorboard"
 _warned_missing = False
@@ -69,6 +71,58 @@ def mask_sparsity_scalars(models: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def _is_batch_tag(tag: str) -> bool:
+    """Tags written per training step (:meth:`TensorBoardLog.batch`); all others count epochs."""
+    return tag.startswith("train/") and tag != "train/lr_epoch"
+
+
+def _stale(tag: str, step: int, epochs_done: int, num_batches: Optional[int]) -> bool:
+    """True for a scalar that the run resumed after ``epochs_done`` epochs will write again."""
+    if _is_batch_tag(tag):
+        return num_batches is not None and step >= epochs_done * num_batches
+    if tag.startswith("test/"):  # the final test runs after the last epoch only
+        return step >= epochs_done
+    return step > epochs_done
+
+
+def prune_after_resume(log_dir: str, epochs_done: int, num_batches: Optional[int]) -> int:
+    """Drop the scalars a stopped attempt wrote after epoch ``epochs_done``; return how many.
+
+    Each event file is rewritten record by record (atomically) without those events.
+    """
+    if not os.path.isdir(log_dir):
+        return 0
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    dropped = 0
+    for name in sorted(os.listdir(log_dir)):
+        path = os.path.join(log_dir, name)
+        if "tfevents" not in name or not os.path.isfile(path):
+            continue
+        kept, n = [], 0
+        for raw in RawEventFileLoader(path).Load():
+            event = Event.FromString(raw)
+            if event.HasField("summary") and any(
+                _stale(v.tag, event.step, epochs_done, num_batches) for v in event.summary.value
+            ):
+                n += 1
+                continue
+            kept.append(raw)
+        if n:
+            tmp = f"{path}.tmp"
+            with open(tmp, "wb") as f:
+                writer = RecordWriter(f)
+                for raw in kept:
+                    writer.write(raw)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            dropped += n
+    return dropped
+
+
 class TensorBoardLog:
     """A lazily opened ``SummaryWriter`` under ``<output_dir>/tensorboard`` (or a no-op when off)."""
 
@@ -81,20 +135,23 @@ class TensorBoardLog:
     def from_cfg(cls, cfg, output_dir: str) -> TensorBoardLog:
         return cls(output_dir, enabled=bool(cfg.TRAIN.TENSORBOARD))
 
-    def _open(self):
+    def _open(self, trainer=None):
         if self._writer is None and self.enabled:
             writer_cls = _summary_writer_class()
             if writer_cls is None:
                 self.enabled = False
                 return None
+            epochs_done = int(getattr(trainer, "start_epoch", 0) or 0)
+            if epochs_done > 0 and not getattr(trainer, "eval_only", False):  # resumed: no step twice
+                prune_after_resume(self.log_dir, epochs_done, getattr(trainer, "num_batches", None))
             self._writer = writer_cls(log_dir=self.log_dir)
         return self._writer
 
-    def scalars(self, values: Mapping[str, Any], step: int, prefix: str = "") -> None:
+    def scalars(self, values: Mapping[str, Any], step: int, prefix: str = "", trainer=None) -> None:
         """Write every finite scalar of ``values`` as ``<prefix><key>`` at ``step``."""
         if not self.enabled:
             return
-        writer = self._open()
+        writer = self._open(trainer)
         if writer is None:
             return
         for key, value in values.items():
@@ -108,7 +165,7 @@ class TensorBoardLog:
         if not self.enabled:
             return
         step = trainer.epoch * trainer.num_batches + trainer.batch_idx
-        self.scalars(dict(loss_summary, lr=trainer.get_current_lr()), step, prefix="train/")
+        self.scalars(dict(loss_summary, lr=trainer.get_current_lr()), step, prefix="train/", trainer=trainer)
 
     def epoch(self, trainer) -> None:
         """Per-epoch scalars (lr; mask sparsity of mask runs), step = epochs done."""
@@ -116,14 +173,14 @@ class TensorBoardLog:
             return
         values = {"train/lr_epoch": trainer.get_current_lr()}
         values.update(mask_sparsity_scalars(trainer._models))
-        self.scalars(values, trainer.epoch + 1)
+        self.scalars(values, trainer.epoch + 1, trainer=trainer)
         self.flush()
 
     def test(self, trainer, split: str, results: Mapping[str, Any]) -> None:
         """Evaluation metrics as ``<split>/<metric>``, step = epochs done."""
         if not self.enabled:
             return
-        self.scalars(results, getattr(trainer, "epoch", 0) + 1, prefix=f"{split}/")
+        self.scalars(results, getattr(trainer, "epoch", 0) + 1, prefix=f"{split}/", trainer=trainer)
         self.flush()
 
     def flush(self) -> None:

@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from ramt.engine.checkpoint import load_checkpoint, pointed_checkpoint, save_checkpoint
+from ramt.engine.checkpoint import CheckpointError, load_checkpoint, pointed_checkpoint, save_checkpoint
 from ramt.utils.io import atomic_torch_save
 
 
@@ -25,7 +25,7 @@ def test_missing_and_corrupt_checkpoints_are_named(tmp_path):
         load_checkpoint(str(tmp_path / "model.pth.tar-9"))
     bad = tmp_path / "model.pth.tar-1"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(RuntimeError, match="(?s)model.pth.tar-1.*corrupt"):
+    with pytest.raises(CheckpointError, match="(?s)model.pth.tar-1.*corrupt"):
         load_checkpoint(str(bad))
 
 
