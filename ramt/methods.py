@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ramt.data.sources import CATALOGUE
+from ramt.catalogue import CATALOGUE
 
 __all__ = [
     "METHOD_REGISTRY",
