@@ -55,6 +55,11 @@ class SplitJSONDataset(DatasetBase):
     def fingerprint(self) -> str:
         return file_fingerprint(self.split_path)
 
+    @property
+    def fingerprint_inputs(self) -> Optional[tuple[str, ...]]:
+        """The files whose content alone decides :meth:`fingerprint` (None: not declared, e.g. overridden)."""
+        return (self.split_path,) if type(self).fingerprint is SplitJSONDataset.fingerprint else None
+
 
 # ------------------------------------------------------------------ ImageNet-style folders
 

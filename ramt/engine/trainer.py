@@ -24,7 +24,7 @@ from ramt.engine.checkpoint import (
 )
 from ramt.engine.evaluator import build_evaluator
 from ramt.engine.tensorboard import TensorBoardLog
-from ramt.runs import END_SIGNAL
+from ramt.utils.logformat import END_SIGNAL
 from ramt.utils.io import atomic_torch_save, atomic_write_json
 from ramt.utils.meters import AverageMeter, MetricMeter
 from ramt.utils.seed import get_rng_state, set_rng_state

@@ -34,7 +34,7 @@ from ramt.methods import (
     method_label,
     paper_dataset_name,
 )
-from ramt.runs import END_SIGNAL, RESULT_METRIC, TEST_LOG_SIGNAL
+from ramt.utils.logformat import END_SIGNAL, RESULT_METRIC, TEST_LOG_SIGNAL
 from ramt.selection import selection_protocol
 
 __all__ = [
