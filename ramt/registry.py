@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 from typing import Callable, Optional
 
 
 class Registry:
-    """Map a name to an object; register with ``@REGISTRY.register()``."""
+    """Map a name to an object; register with ``@REGISTRY.register()``.
 
-    def __init__(self, kind: str) -> None:
+    ``provider`` names the package whose import registers the shipped entries; it is imported on
+    the first lookup, so that a lower layer (``ramt.data``) can look up classes that import it.
+    """
+
+    def __init__(self, kind: str, provider: Optional[str] = None) -> None:
         self.kind = kind
+        self.provider = provider
         self._obj_map: dict[str, object] = {}
+
+    def _load_provider(self) -> None:
+        if self.provider:
+            provider, self.provider = self.provider, None
+            importlib.import_module(provider)  # registers the shipped entries (a plugin import)
 
     def _do_register(self, name: str, obj: object, force: bool = False) -> None:
         if name in self._obj_map and not force:
@@ -32,6 +43,8 @@ class Registry:
 
     def get(self, name: str):
         if name not in self._obj_map:
+            self._load_provider()
+        if name not in self._obj_map:
             hint = difflib.get_close_matches(name, self.registered_names(), n=1, cutoff=0.3)
             hint_s = f" Do you mean [{hint[0]}]?" if hint else ""
             raise ValueError(
@@ -40,12 +53,15 @@ class Registry:
         return self._obj_map[name]
 
     def registered_names(self) -> list[str]:
+        self._load_provider()
         return sorted(self._obj_map)
 
     def __contains__(self, name: str) -> bool:
+        if name not in self._obj_map:
+            self._load_provider()
         return name in self._obj_map
 
 
 TRAINER_REGISTRY = Registry("trainer")
-DATASET_REGISTRY = Registry("dataset")
+DATASET_REGISTRY = Registry("dataset", provider="ramt.datasets")
 EVALUATOR_REGISTRY = Registry("evaluator")

@@ -20,6 +20,8 @@ from typing import Any, Optional
 
 import torch
 
+from ramt.masks import MaskSet
+
 __all__ = ["TENSORBOARD_DIR", "TensorBoardLog", "mask_sparsity_scalars"]
 
 TENSORBOARD_DIR = "tensorboard"
@@ -59,8 +61,6 @@ def _as_float(value: Any) -> Optional[float]:
 @torch.no_grad()
 def mask_sparsity_scalars(models: Mapping[str, Any]) -> dict[str, float]:
     """``{"<name>/sparsity": percent of mask entries <= tau}`` for every registered ``MaskSet``."""
-    from ramt.masks import MaskSet
-
     out = {}
     for name, model in models.items():
         if isinstance(model, MaskSet):

@@ -14,6 +14,7 @@ import torch.nn as nn
 import yaml
 from tqdm import tqdm
 
+from ramt.data.manager import DataManager
 from ramt.engine.checkpoint import (
     PREVIOUS_SUFFIX,
     RESUME_FILE,
@@ -24,8 +25,8 @@ from ramt.engine.checkpoint import (
 )
 from ramt.engine.evaluator import build_evaluator
 from ramt.engine.tensorboard import TensorBoardLog
-from ramt.utils.logformat import END_SIGNAL
 from ramt.utils.io import atomic_torch_save, atomic_write_json
+from ramt.utils.logformat import END_SIGNAL
 from ramt.utils.meters import AverageMeter, MetricMeter
 from ramt.utils.seed import get_rng_state, set_rng_state
 
@@ -324,8 +325,6 @@ class SimpleTrainer(TrainerBase):
 
     # ---------------------------------------------------------------- data
     def build_data_loader(self) -> None:
-        from ramt.data.manager import DataManager
-
         self.dm = DataManager(self.cfg)
         self.num_classes = self.dm.num_classes
         self.num_source_domains = 1
