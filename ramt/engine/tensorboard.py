@@ -32,7 +32,7 @@ def _summary_writer_class():
     """``torch.utils.tensorboard.SummaryWriter``, or None (one warning) when tensorboard is missing."""
     global _warned_missing
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # local import: optional package
     except ImportError as err:
         if not _warned_missing:
             _warned_missing = True

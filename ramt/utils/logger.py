@@ -6,9 +6,8 @@ import os
 import sys
 import time
 
-from .logformat import log_is_finished
-
 from .io import mkdir_if_missing
+from .logformat import log_is_finished
 
 
 class Tee:
