@@ -16,6 +16,7 @@ LINT = [
     "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())",
 ]
 
+
 def lint(tree: str) -> subprocess.CompletedProcess:
     """Run ``lint-imports`` on the ``ramt`` package and the contracts found under ``tree``."""
     env = dict(os.environ, PYTHONPATH=tree)
@@ -66,3 +67,19 @@ def test_the_ci_entry_point_runs_the_linter():
         lines = [line.strip() for line in f if not line.lstrip().startswith("#")]
     assert "lint-imports --no-cache" in lines
     assert lines.index("lint-imports --no-cache") < lines.index("python -m pytest -q")
+
+
+def test_the_data_layer_finds_datasets_through_the_registry_provider():
+    """``ramt.data`` does not import ``ramt.datasets``; the registry imports it on the first lookup."""
+    code = (
+        "import sys\n"
+        "import ramt.data.manager\n"
+        "from ramt.registry import DATASET_REGISTRY\n"
+        "print('before', 'ramt.datasets' in sys.modules)\n"
+        "print('found', 'Digits' in DATASET_REGISTRY)\n"
+        "print('after', 'ramt.datasets' in sys.modules)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["before", "False", "found", "True", "after", "True"]
