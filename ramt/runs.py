@@ -361,6 +361,10 @@ class RunFolder:
             self._lock.release()
             self._lock = None
 
+    def identity(self, cfg, load_epoch=None) -> dict[str, Any]:
+        """The identity of the run ``cfg`` describes in this folder (split not known yet)."""
+        return run_identity(cfg, eval_only=self.eval_only, load_epoch=load_epoch)
+
     def check_new_run(self, identity: dict[str, Any]) -> None:
         """Never silently overwrite a finished run, nor resume or reuse a different experiment."""
         finished = self.is_finished()

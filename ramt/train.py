@@ -26,7 +26,7 @@ from ramt.config import ConfigError, resolve_cache_dir
 from ramt.engine.checkpoint import RESUME_FILE
 from ramt.engine.compile_cache import enable_compile_caches
 from ramt.registry import TRAINER_REGISTRY
-from ramt.runs import RunFolder, RunLockedError, run_identity
+from ramt.runs import RunFolder, RunLockedError
 from ramt.utils.env import collect_env_info
 from ramt.utils.logformat import log_is_finished
 from ramt.utils.logger import Tee, close_logger, setup_logger
@@ -81,7 +81,7 @@ def main(args) -> int:
         folder.lock()
     trainer = None
     try:
-        identity = run_identity(cfg, eval_only=args.eval_only, load_epoch=args.load_epoch)
+        identity = folder.identity(cfg, load_epoch=args.load_epoch)
         if not args.no_train:
             folder.check_new_run(identity)
         setup_logger(cfg.OUTPUT_DIR)
