@@ -34,6 +34,7 @@ import os
 import re
 import socket
 import sys
+import time
 from typing import Any, Optional
 
 import yaml
@@ -105,6 +106,9 @@ EXIT_MISMATCH = 3
 INPUT_ENV = ("DATA", "HOME", "XDG_CACHE_HOME", "RAMT_CACHE_DIR", "RAMT_CLIP_DIR", "RAMT_PLUGINS")
 #: Packages whose code decides the ``tiny`` weights and the features.
 INPUT_PACKAGES = ("torch", "open_clip_torch")
+#: A file changed this close to (or after) the start of the identity computation is not trusted
+#: for the skip check: coarse file-system clocks could hide a change made while it was hashed.
+INPUT_CLOCK_SLACK_NS = 2_000_000_000
 
 
 # --------------------------------------------------------------------------- identity
@@ -189,19 +193,25 @@ def _backbone_files(cfg) -> list[str]:
     return [os.path.join(d, fname) for d in clip_search_dirs()] if fname else []
 
 
-def record_inputs(cfg, identity: dict[str, Any], dataset) -> dict[str, Any]:
+def record_inputs(cfg, identity: dict[str, Any], dataset, since_ns: Optional[int] = None) -> dict[str, Any]:
     """What ``identity``'s weights digest and split fingerprint were computed from, for ``run.json``.
 
     The split is recorded only for a dataset that names the files its fingerprint is computed
-    from (``fingerprint_inputs``); any other dataset is rebuilt by the skip check.
+    from (``fingerprint_inputs``); any other dataset is rebuilt by the skip check. So is every
+    run whose input files changed after ``since_ns`` (``time.time_ns()`` before the identity was
+    computed): their stats may postdate what was hashed.
     """
     split_files = getattr(dataset, "fingerprint_inputs", None)
     files = _backbone_files(cfg) + [os.path.abspath(p) for p in split_files or ()]
+    stats = {p: _file_stat(p) for p in files}
+    if since_ns is not None:
+        late = since_ns - INPUT_CLOCK_SLACK_NS
+        split_files = split_files and not any(st and max(st[1], st[2]) >= late for st in stats.values())
     return {
         "key": input_key(cfg),
         "backbone": identity.get("backbone"),
         "split": identity.get("split") if split_files else None,
-        "files": {p: _file_stat(p) for p in files},
+        "files": stats,
     }
 
 
@@ -338,6 +348,7 @@ class RunFolder:
         self.path = path
         self.eval_only = eval_only
         self._lock: Optional[RunLock] = None
+        self._identity_since_ns: Optional[int] = None
 
     @property
     def log_path(self) -> str:
@@ -363,6 +374,7 @@ class RunFolder:
 
     def identity(self, cfg, load_epoch=None) -> dict[str, Any]:
         """The identity of the run ``cfg`` describes in this folder (split not known yet)."""
+        self._identity_since_ns = time.time_ns()
         return run_identity(cfg, eval_only=self.eval_only, load_epoch=load_epoch)
 
     def check_new_run(self, identity: dict[str, Any]) -> None:
@@ -378,7 +390,8 @@ class RunFolder:
     def record(self, identity: dict[str, Any], cfg, dataset) -> None:
         """Check the completed identity (split known) again and write it, with its inputs, to run.json."""
         check_identity(self.path, identity)
-        write_identity(self.path, identity, _json_roundtrip(record_inputs(cfg, identity, dataset)))
+        inputs = record_inputs(cfg, identity, dataset, since_ns=self._identity_since_ns)
+        write_identity(self.path, identity, _json_roundtrip(inputs))
         print(f"Identity of this run: {identity_digest(identity)} (recorded in {self.record_path})")
 
     def check_finished(self, train_args: list[str]) -> bool:
