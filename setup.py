@@ -22,5 +22,8 @@ setup(
             "ramt-parse = ramt.parse_test_res:cli",
         ]
     },
-    extras_require={"test": ["pytest>=7.4", "ruff>=0.4", "submitit>=1.4"], "slurm": ["submitit>=1.4"]},
+    extras_require={
+        "test": ["pytest>=7.4", "ruff>=0.4", "submitit>=1.4", "import-linter>=2.17"],
+        "slurm": ["submitit>=1.4"],
+    },
 )

@@ -200,7 +200,7 @@ def extrapolate_table(costs: dict) -> dict:
     over the 16C shots + N; Tip+R-AMT the same with N per seed; plus a per-job setup. Data loading
     is taken as hidden behind the steps (cached originals, loader workers).
     """
-    from ramt.data.sources import get_source
+    from ramt.catalogue import get_source
     from ramt.methods import DATASET_CONFIG_TO_REGISTRY, FEWSHOT_DATASETS
     from ramt.policy import coop_config_name
 

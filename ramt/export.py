@@ -37,8 +37,20 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, Optional
 
+import open_clip
 import torch
 import torch.nn as nn
+from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+from open_clip.transformer import QuickGELU, VisionTransformer
+from safetensors.torch import save_file
+
+from ramt.analyze.runs import head_width_for, mask_checkpoint
+from ramt.clip import CLIP_NAMES, clip_input_size, get_tokenizer, is_vit, load_clip
+from ramt.clip.backend import load_backbone
+from ramt.config import _flatten, get_cfg_default, mask_layers
+from ramt.engine.checkpoint import load_checkpoint
+from ramt.masks import MaskSet, fold_masks_, load_checked_masks_, read_masks_file, write_masks_file
+from ramt.utils.io import atomic_write_json
 
 __all__ = [
     "ExportError",
@@ -61,8 +73,6 @@ class ExportError(ValueError):
 # ----------------------------------------------------------------------------- the run
 def run_config(run_dir: str):
     """The run's config (defaults + the values recorded in its ``results.json``)."""
-    from ramt.config import _flatten, get_cfg_default
-
     path = os.path.join(run_dir, "results.json")
     if not os.path.isfile(path):
         raise ExportError(
@@ -87,8 +97,6 @@ def run_config(run_dir: str):
 
 
 def _pretrained_tag(cfg) -> str:
-    from ramt.clip import CLIP_NAMES
-
     tag = cfg.MODEL.BACKBONE.get("PRETRAINED", "")
     if isinstance(tag, str) and tag:
         return tag
@@ -99,8 +107,6 @@ def _pretrained_tag(cfg) -> str:
 
 def _load_run_clip(cfg) -> nn.Module:
     """CLIP exactly as the run's trainer loaded it (fp32, eval, frozen, CPU)."""
-    from ramt.clip.backend import load_backbone
-
     bb = cfg.MODEL.BACKBONE
     print(f"Loading CLIP (backbone: {bb.NAME or bb.PATH})")
     return load_backbone(
@@ -110,10 +116,6 @@ def _load_run_clip(cfg) -> nn.Module:
 
 def _run_masks(run_dir: str) -> tuple[dict, dict]:
     """``(payload, mask_run.json)`` of a run folder or mask file."""
-    from ramt.analyze.runs import mask_checkpoint
-    from ramt.engine.checkpoint import load_checkpoint
-    from ramt.masks import read_masks_file
-
     if os.path.isfile(run_dir):
         payload, header = read_masks_file(run_dir)
         return payload, dict(header.get("run") or {}, mask_fingerprint=header["fingerprint"])
@@ -134,9 +136,6 @@ def folded_clip(run_dir: str) -> tuple[nn.Module, Any, dict]:
     The masks are checked against the model (names and shapes) and against the fingerprint recorded
     in ``mask_run.json``.
     """
-    from ramt.config import mask_layers
-    from ramt.masks import MaskSet, fold_masks_, load_checked_masks_
-
     cfg = run_config(run_dir)
     payload, info = _run_masks(run_dir)
     model = _load_run_clip(cfg)
@@ -152,8 +151,6 @@ def folded_clip(run_dir: str) -> tuple[nn.Module, Any, dict]:
 
 # ----------------------------------------------------------------------------- open_clip config
 def _is_quick_gelu(block: nn.Module) -> bool:
-    from open_clip.transformer import QuickGELU
-
     return isinstance(getattr(block.mlp, "gelu", None), QuickGELU)
 
 
@@ -161,9 +158,6 @@ def open_clip_model_config(model: nn.Module) -> dict:
     """open_clip's model config (``embed_dim``, ``vision_cfg``, ``text_cfg``, ``quick_gelu``) of a CLIP
     with a ``VisionTransformer`` image tower and the built-in text tower; only values that differ from
     open_clip's defaults are listed. Raises :class:`ExportError` for other architectures."""
-    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
-    from open_clip.transformer import VisionTransformer
-
     if (
         type(model) is not CLIP
         or not isinstance(model.visual, VisionTransformer)
@@ -209,8 +203,6 @@ def open_clip_model_config(model: nn.Module) -> dict:
 
 def _openai_compatible(model: nn.Module) -> Optional[str]:
     """Why OpenAI's format cannot describe ``model`` (None when it can)."""
-    from ramt.clip import is_vit
-
     if not is_vit(model) or getattr(model, "transformer", None) is None:
         return "it is not a CLIP ViT with the built-in text tower"
     vblock = model.visual.transformer.resblocks[0]
@@ -235,8 +227,6 @@ def _save_state_dict(sd: dict[str, torch.Tensor], path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     if path.endswith(".safetensors"):
-        from safetensors.torch import save_file
-
         save_file(sd, tmp)
     else:
         torch.save(sd, tmp)
@@ -245,8 +235,6 @@ def _save_state_dict(sd: dict[str, torch.Tensor], path: str) -> None:
 
 @torch.no_grad()
 def _features(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    from ramt.clip import clip_input_size, get_tokenizer
-
     gen = torch.Generator().manual_seed(0)
     size = clip_input_size(model)
     images = torch.randn(2, 3, size, size, generator=gen)
@@ -286,10 +274,6 @@ def _usage_open_clip(out: str, config_path: str, known_name: str) -> list[str]:
 
 def _known_open_clip_name(model: nn.Module, cfg) -> str:
     """An open_clip built-in model name with exactly this architecture (``ViT-B-16-quickgelu``...), or ''."""
-    import open_clip
-
-    from ramt.clip import CLIP_NAMES
-
     mine = open_clip_model_config(model)
     candidates = []
     name = cfg.MODEL.BACKBONE.NAME
@@ -343,7 +327,6 @@ def export_run(run_dir: str, fmt: str, out: str, dtype: str = "fp32", overwrite:
                 f"OpenAI's checkpoint format cannot describe this backbone ({cfg.MODEL.BACKBONE.NAME or cfg.MODEL.BACKBONE.PATH}): "
                 f"{why}. Use --format open_clip."
             )
-        from ramt.clip import load_clip
 
         _save_state_dict(_state_dict(model, torch_dtype), out)
         try:
@@ -362,11 +345,8 @@ def export_run(run_dir: str, fmt: str, out: str, dtype: str = "fp32", overwrite:
         ]
         return {"files": [out], "usage": usage, "info": info}
 
-    import open_clip
-
     model_cfg = open_clip_model_config(model)
     _save_state_dict(_state_dict(model, torch_dtype), out)
-    from ramt.utils.io import atomic_write_json
 
     atomic_write_json(config_path, model_cfg)
     name = os.path.splitext(os.path.basename(config_path))[0]
@@ -384,9 +364,6 @@ def export_run(run_dir: str, fmt: str, out: str, dtype: str = "fp32", overwrite:
 
 
 def _export_masks(run_dir: str, out: str) -> dict:
-    from ramt.analyze.runs import head_width_for
-    from ramt.masks import MaskSet, load_checked_masks_, write_masks_file
-
     payload, info = _run_masks(run_dir)
     names = [m["name"] for m in payload["masks"]]
     shapes = [m["shape"] for m in payload["masks"]]

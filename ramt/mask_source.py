@@ -15,8 +15,11 @@ import os
 
 import torch.nn as nn
 
+import ramt
+from ramt.clip.features import weights_identity
 from ramt.config import mask_layers
 from ramt.engine.checkpoint import load_checkpoint, pointed_checkpoint
+from ramt.identity import RUN_FILE, read_identity
 from ramt.mask_tuning import MASK_MODEL_NAME, read_run_info
 from ramt.masks import (
     MaskSet,
@@ -26,6 +29,7 @@ from ramt.masks import (
     normalize_layers,
     read_masks_file,
 )
+from ramt.methods import dataset_config_name
 
 __all__ = ["MaskSourceError", "folded_source_encoder", "load_source_masks", "train_command"]
 
@@ -36,8 +40,6 @@ class MaskSourceError(ValueError):
 
 def train_command(cfg) -> str:
     """The runner command that trains the R-AMT run a combination needs."""
-    from ramt.methods import dataset_config_name
-
     dataset = dataset_config_name(cfg.DATASET.NAME)
     return f"SEEDS={int(cfg.SEED)} bash scripts/ramt/main.sh {dataset} {int(cfg.DATASET.NUM_SHOTS)}"
 
@@ -49,10 +51,6 @@ def _backbone(cfg) -> str:
 def check_source_identity(cfg, run_dir: str, split_fingerprint: str) -> None:
     """The source run's recorded identity (``run.json``, docs/RUNS.md) must share this run's
     backbone weights, split and code version (runs recorded before run.json are not checked)."""
-    import ramt
-    from ramt.clip.features import weights_identity
-    from ramt.runs import RUN_FILE, read_identity
-
     recorded = read_identity(run_dir)
     if recorded is None:
         return

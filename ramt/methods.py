@@ -12,6 +12,7 @@ config names and the names the paper prints.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import os
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ramt.data.sources import CATALOGUE
+from ramt.catalogue import CATALOGUE
 
 __all__ = [
     "METHOD_REGISTRY",
@@ -442,8 +443,6 @@ def dataset_sort_key(paper_name: str) -> tuple[int, str]:
 
 def _main(argv: Optional[list[str]] = None) -> int:
     """``python -m ramt.methods show KEY``: ``<trainer> <config>`` of a registered method (for scripts)."""
-    import argparse
-
     p = argparse.ArgumentParser(prog="python -m ramt.methods")
     p.add_argument("command", choices=["show", "list"])
     p.add_argument("key", nargs="?", default="")
@@ -466,6 +465,6 @@ def _main(argv: Optional[list[str]] = None) -> int:
 
 if __name__ == "__main__":
     # The registry plugins fill is that of the imported module ``ramt.methods``, not ``__main__``'s.
-    from ramt.methods import _main as main
+    from ramt.methods import _main as main  # local import: the registry of the imported module
 
     sys.exit(main())

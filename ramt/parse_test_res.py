@@ -24,7 +24,7 @@ from collections import OrderedDict, defaultdict
 
 import numpy as np
 
-from ramt.runs import END_SIGNAL, TEST_LOG_SIGNAL, log_value, metric_regex
+from ramt.utils.logformat import END_SIGNAL, TEST_LOG_SIGNAL, log_value, metric_regex
 
 
 def warn(msg: str) -> None:

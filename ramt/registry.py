@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 from typing import Callable, Optional
 
 
 class Registry:
-    """Map a name to an object; register with ``@REGISTRY.register()``."""
+    """Map a name to an object; register with ``@REGISTRY.register()``.
 
-    def __init__(self, kind: str) -> None:
+    ``provider`` names the package whose import registers the shipped entries; it is imported on
+    the first lookup, so that a lower layer (``ramt.data``) can look up classes that import it.
+    """
+
+    def __init__(self, kind: str, provider: Optional[str] = None) -> None:
         self.kind = kind
+        self.provider = provider
         self._obj_map: dict[str, object] = {}
         self._resolvers: list[Callable[[str], Optional[object]]] = []
 
@@ -18,6 +24,11 @@ class Registry:
         """``resolver(name)`` creates (and registers) an object on demand when ``name`` is looked up."""
         if resolver not in self._resolvers:
             self._resolvers.append(resolver)
+
+    def _load_provider(self) -> None:
+        if self.provider:
+            provider, self.provider = self.provider, None
+            importlib.import_module(provider)  # registers the shipped entries (a plugin import)
 
     def _do_register(self, name: str, obj: object, force: bool = False) -> None:
         if name in self._obj_map and not force:
@@ -41,6 +52,8 @@ class Registry:
             if resolver(name) is not None:
                 break
         if name not in self._obj_map:
+            self._load_provider()
+        if name not in self._obj_map:
             hint = difflib.get_close_matches(name, self.registered_names(), n=1, cutoff=0.3)
             hint_s = f" Do you mean [{hint[0]}]?" if hint else ""
             raise ValueError(
@@ -49,12 +62,15 @@ class Registry:
         return self._obj_map[name]
 
     def registered_names(self) -> list[str]:
+        self._load_provider()
         return sorted(self._obj_map)
 
     def __contains__(self, name: str) -> bool:
+        if name not in self._obj_map:
+            self._load_provider()
         return name in self._obj_map
 
 
 TRAINER_REGISTRY = Registry("trainer")
-DATASET_REGISTRY = Registry("dataset")
+DATASET_REGISTRY = Registry("dataset", provider="ramt.datasets")
 EVALUATOR_REGISTRY = Registry("evaluator")

@@ -1,17 +1,19 @@
-"""Run-folder state: when a run is finished, what identifies it, and who may write to it.
+"""The run check, beside the CLI: a run's identity, its lock, its folder and ``is-finished``.
 
-Shared by ``train.py``, the log writer, ``parse_test_res.py``, the report and the runner scripts.
-Stdlib only at import time (the scripts call it once per seed); the identity of a would-be run
-(:func:`identity_from_train_args`) imports the heavy parts lazily. The rules are in ``docs/RUNS.md``.
+Shared by ``train.py`` (through :class:`RunFolder`) and the runner scripts. The log format (the
+finished rule) lives at the bottom in ``ramt.utils.logformat`` and the ``run.json`` record in
+``ramt.identity``; both are re-exported here. Importing this module does not import torch: the
+scripts call ``is-finished`` once per seed. The rules are in ``docs/RUNS.md``.
 
 **Finished.** A run is finished when its ``log.txt`` holds a ``* accuracy:`` line after the end
 signal (:data:`END_SIGNAL` for training logs, :data:`TEST_LOG_SIGNAL` for evaluation-only logs):
 exactly what ``parse_test_res.py`` reads. Anything else in a run folder is an unfinished run that
 the scripts re-run (resuming from its resume state when there is one).
 
-**Identity.** ``run.json`` records the fingerprint of everything that decides the result: the
-resolved config minus paths and verbosity, the backbone's weights digest, the dataset's split
-fingerprint and the code version. Skipping, resuming and reusing a run all compare it.
+**Identity.** ``run.json`` records the fingerprint of everything that decides the result (see
+``ramt.identity``). The skip check reuses the recorded weights digest and split fingerprint while
+the files they were computed from keep their size, mtime and ctime (and the paths, environment
+and package versions that located them are unchanged); otherwise it recomputes them.
 
 **Lock.** ``.ramt.lock`` (``ramt.utils.runlock``: a POSIX record lock plus the holder's PID and
 host, released when the holder dies whatever its workers do) keeps a second process out of a run
@@ -25,121 +27,96 @@ folder for the whole run.
 from __future__ import annotations
 
 import argparse
-import hashlib
+import contextlib
+import importlib.metadata
+import io
 import json
 import os
-import re
 import sys
+import time
 from typing import Any, Optional
 
-from ramt.utils.runlock import LOCK_FILE, RunLock, RunLockedError  # noqa: F401  (re-exported)
+import yaml
 
-#: Printed by the trainer after the last epoch; a training log's result follows it.
-END_SIGNAL = "Finish training"
-#: Printed by the evaluator before the metric lines; an evaluation-only log's result follows it.
-TEST_LOG_SIGNAL = "=> result"
-#: The metric that makes a log a finished run.
-RESULT_METRIC = "accuracy"
-#: The identity record of a run folder.
-RUN_FILE = "run.json"
+import ramt
+from ramt.cli_config import build_parser, import_plugins, setup_cfg
+from ramt.identity import (
+    IDENTITY_IGNORED_KEYS,
+    RUN_FILE,
+    RunIdentityError,
+    check_identity,
+    config_identity,
+    flatten,
+    identity_differences,
+    identity_digest,
+    mismatch_message,
+    read_identity,
+    read_inputs,
+    write_identity,
+)
+from ramt.utils.logformat import (
+    END_SIGNAL,
+    RESULT_METRIC,
+    TEST_LOG_SIGNAL,
+    is_finished,
+    log_is_finished,
+    log_result,
+    log_value,
+    metric_regex,
+)
+from ramt.utils.runlock import LOCK_FILE, RunLock, RunLockedError
+
+__all__ = [
+    "END_SIGNAL",
+    "EXIT_MISMATCH",
+    "IDENTITY_IGNORED_KEYS",
+    "LOCK_FILE",
+    "RESULT_METRIC",
+    "RUN_FILE",
+    "TEST_LOG_SIGNAL",
+    "RunFolder",
+    "RunIdentityError",
+    "RunLock",
+    "RunLockedError",
+    "check_identity",
+    "config_identity",
+    "flatten",
+    "identity_differences",
+    "identity_digest",
+    "identity_from_train_args",
+    "is_finished",
+    "log_is_finished",
+    "log_result",
+    "log_value",
+    "main",
+    "metric_regex",
+    "mismatch_message",
+    "read_identity",
+    "record_inputs",
+    "recorded_identity",
+    "run_identity",
+    "write_identity",
+]
+
 #: Exit status of ``is-finished`` for a finished run of a different experiment.
 EXIT_MISMATCH = 3
-
-
-def metric_regex(keyword: str = RESULT_METRIC) -> re.Pattern:
-    """CoOp's pattern for a ``* <keyword>: X%`` result line."""
-    return re.compile(rf"\* {re.escape(keyword)}: ([\.\deE+-]+)%")
-
-
-def log_value(log_path: str, regex: re.Pattern, end_signal: str = END_SIGNAL):
-    """The last value matching ``regex`` after a line equal to ``end_signal`` (None if absent)."""
-    if not os.path.isfile(log_path):
-        return None
-    good, value = False, None
-    with open(log_path, errors="replace") as f:
-        for line in f:
-            line = line.strip()
-            if line == end_signal:
-                good = True
-            m = regex.search(line)
-            if m and good:
-                value = float(m.group(1))
-    return value
-
-
-def log_result(log_path: str, test_log: bool = False):
-    """The accuracy after the end signal in ``log_path`` (None if absent)."""
-    return log_value(log_path, metric_regex(RESULT_METRIC), TEST_LOG_SIGNAL if test_log else END_SIGNAL)
-
-
-def log_is_finished(log_path: str, test_log: Optional[bool] = False) -> bool:
-    """The one definition of a finished log; ``test_log=None`` accepts either kind of log."""
-    if test_log is None:
-        return log_result(log_path) is not None or log_result(log_path, test_log=True) is not None
-    return log_result(log_path, test_log=test_log) is not None
-
-
-def is_finished(run_dir: str, test_log: Optional[bool] = False) -> bool:
-    return log_is_finished(os.path.join(run_dir, "log.txt"), test_log=test_log)
+#: Environment variables that decide where the inputs are found (the data root, caches, CLIP folder).
+INPUT_ENV = ("DATA", "HOME", "XDG_CACHE_HOME", "RAMT_CACHE_DIR", "RAMT_CLIP_DIR", "RAMT_PLUGINS")
+#: Packages whose code decides the ``tiny`` weights and the features.
+INPUT_PACKAGES = ("torch", "open_clip_torch")
+#: A file changed this close to (or after) the start of the identity computation is not trusted
+#: for the skip check: coarse file-system clocks could hide a change made while it was hashed.
+INPUT_CLOCK_SLACK_NS = 2_000_000_000
 
 
 # --------------------------------------------------------------------------- identity
-
-#: Config keys that do not decide the result: paths, verbosity, checkpoint cadence, file checks,
-#: the feature cache switch (a cache hit gives the same features).
-#: ``MODEL.BACKBONE.PATH`` is replaced by the weights digest; ``MASK.SOURCE_RUN`` by the
-#: mask-reuse check of ``ramt.mask_source`` (which compares the source run's identity).
-IDENTITY_IGNORED_KEYS = frozenset(
-    {
-        "OUTPUT_DIR",
-        "RESUME",
-        "VERBOSE",
-        "CACHE_DIR",
-        "DATASET.ROOT",
-        "DATASET.FEWSHOT_CACHE_DIR",
-        "DATASET.CHECK_FILES",
-        "MODEL.BACKBONE.PATH",
-        "MASK.SOURCE_RUN",
-        "TRAIN.PRINT_FREQ",
-        "TRAIN.CHECKPOINT_FREQ",
-        "TRAIN.RESUME_EVERY_S",
-        "SPEED.FEATURE_CACHE",
-        "DATALOADER.IMAGE_CACHE",
-        "TRAIN.TENSORBOARD",  # bitwise-equal tensors either way (docs/SPEED.md)
-    }
-)
-
-
-class RunIdentityError(ValueError):
-    """A run folder holds (or held) a different experiment than the one asked for."""
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"A": {"B": 1}}`` -> ``{"A.B": 1}`` (tuples and lists become lists)."""
-    out: dict[str, Any] = {}
-    for k, v in tree.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = list(v) if isinstance(v, (tuple, list)) else v
-    return out
-
-
-def config_identity(cfg_dict: dict) -> dict[str, Any]:
-    """The result-deciding part of a resolved config, as ``{"config.KEY": value}``."""
-    flat = flatten(cfg_dict)
-    return {f"config.{k}": v for k, v in sorted(flat.items()) if k not in IDENTITY_IGNORED_KEYS}
 
 
 def run_identity(
     cfg, split_fingerprint: Optional[str] = None, eval_only: bool = False, load_epoch=None
 ) -> dict[str, Any]:
     """The fingerprint of the run ``cfg`` describes (``split_fingerprint`` None: not yet known)."""
-    import yaml
-
-    import ramt
-    from ramt.clip.features import weights_identity
+    from ramt.clip.features import weights_identity  # local import: torch, kept out of the skip check
 
     ident = config_identity(yaml.safe_load(cfg.dump()))
     ident["backbone"] = weights_identity(cfg)
@@ -151,106 +128,9 @@ def run_identity(
     return ident
 
 
-def identity_digest(ident: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def read_identity(run_dir: str) -> Optional[dict[str, Any]]:
-    """The recorded fingerprint of ``run_dir`` (None when the folder predates run.json)."""
-    path = os.path.join(run_dir, RUN_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:
-        raise RunIdentityError(
-            f"Cannot read the run record {path}: {e}. Delete that folder (or the file) to run again, or "
-            "choose another --output-dir / OUTPUT."
-        ) from e
-    ident = data.get("fingerprint") if isinstance(data, dict) else None
-    return ident if isinstance(ident, dict) else None
-
-
-def _default_config_values() -> dict[str, Any]:
-    import yaml
-
-    from ramt.config import get_cfg_default
-
-    return config_identity(yaml.safe_load(get_cfg_default().dump()))
-
-
-def identity_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """``[(key, recorded, current)]`` for every key whose value differs.
-
-    A key known to only one side counts only when it was not at its default (a config key added
-    to the suite later, left at its default, cannot change a result).
-    """
-    defaults: Optional[dict[str, Any]] = None
-    diffs = []
-    for key in sorted(set(recorded) | set(current)):
-        if key not in recorded or key not in current:
-            if key.startswith("config."):
-                defaults = _default_config_values() if defaults is None else defaults
-                value = current.get(key, recorded.get(key))
-                if key in defaults and defaults[key] == value:
-                    continue
-            if key not in current and key in ("split",):  # not known yet: checked later
-                continue
-        if recorded.get(key, "<absent>") != current.get(key, "<absent>"):
-            diffs.append((key, recorded.get(key, "<absent>"), current.get(key, "<absent>")))
-    return diffs
-
-
-def mismatch_message(run_dir: str, diffs: list[tuple[str, Any, Any]], finished: bool) -> str:
-    shown = "; ".join(f"{k.removeprefix('config.')}: recorded {r!r}, now {c!r}" for k, r, c in diffs[:8]) + (
-        f"; and {len(diffs) - 8} more" if len(diffs) > 8 else ""
-    )
-    what = "a finished run" if finished else "an unfinished run"
-    exp = os.path.basename(os.path.dirname(os.path.normpath(run_dir))) or "vit_b16_16shots"
-    return (
-        f"The run folder {run_dir} holds {what} of a different experiment ({os.path.join(run_dir, RUN_FILE)} "
-        f"differs in {shown}). Its result is not reused and it is not resumed. Give this experiment its own "
-        f"folder: with the runner scripts set EXP=<name> (e.g. EXP={exp}_variant) or another "
-        "OUTPUT=...; with train.py pass another --output-dir. Delete the folder only if the old run is "
-        "not wanted."
-    )
-
-
-def check_identity(run_dir: str, current: dict[str, Any], finished: bool = False) -> None:
-    """Raise :class:`RunIdentityError` when ``run_dir`` records a different identity."""
-    recorded = read_identity(run_dir)
-    if recorded is None:
-        return
-    diffs = identity_differences(recorded, current)
-    if diffs:
-        raise RunIdentityError(mismatch_message(run_dir, diffs, finished))
-
-
-def write_identity(run_dir: str, ident: dict[str, Any]) -> None:
-    """Record ``ident`` in ``run_dir/run.json`` (atomic)."""
-    import datetime
-
-    from ramt.utils.io import atomic_write_json
-
-    atomic_write_json(
-        os.path.join(run_dir, RUN_FILE),
-        {
-            "format": 1,
-            "digest": identity_digest(ident),
-            "recorded_at": datetime.datetime.now().isoformat(timespec="seconds"),
-            "fingerprint": ident,
-        },
-    )
-
-
 def identity_from_train_args(argv: list[str]) -> dict[str, Any]:
     """The full identity of the run ``train.py ARGV`` would do (builds the dataset, quietly)."""
-    import contextlib
-    import io
-
-    from ramt.data.manager import build_dataset
-    from ramt.train import build_parser, import_plugins, setup_cfg
+    from ramt.data.manager import build_dataset  # local import: torch, kept out of the skip check
 
     args = build_parser().parse_args(argv)
     cfg = setup_cfg(args)
@@ -265,16 +145,173 @@ def identity_from_train_args(argv: list[str]) -> dict[str, Any]:
     )
 
 
+# --------------------------------------------------------------------------- recorded inputs
+
+
+def _file_stat(path: str) -> Optional[list[int]]:
+    """``[size, mtime_ns, ctime_ns]`` of ``path`` (None when absent)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def input_key(cfg) -> dict[str, Any]:
+    """What locates the inputs: the whole config (paths included), the folder, the environment."""
+    return {
+        "config": flatten(yaml.safe_load(cfg.dump())),
+        "cwd": os.getcwd(),
+        "env": {k: os.environ.get(k) for k in INPUT_ENV},
+        "packages": {k: _package_version(k) for k in INPUT_PACKAGES},
+    }
+
+
+def _backbone_files(cfg) -> list[str]:
+    """The files the weights digest of ``cfg`` depends on (present or absent)."""
+    from ramt.clip.backend import (  # local import: torch, loaded by the run anyway
+        OPENAI_FILES,
+        build_tiny_clip,
+        clip_search_dirs,
+    )
+
+    path = cfg.MODEL.BACKBONE.PATH
+    if path:
+        return [os.path.abspath(os.path.expanduser(path))]
+    if cfg.MODEL.BACKBONE.NAME == "tiny":
+        return [os.path.abspath(build_tiny_clip.__code__.co_filename)]
+    fname = OPENAI_FILES.get(cfg.MODEL.BACKBONE.NAME)
+    return [os.path.join(d, fname) for d in clip_search_dirs()] if fname else []
+
+
+def record_inputs(cfg, identity: dict[str, Any], dataset, since_ns: Optional[int] = None) -> dict[str, Any]:
+    """What ``identity``'s weights digest and split fingerprint were computed from, for ``run.json``.
+
+    The split is recorded only for a dataset that names the files its fingerprint is computed
+    from (``fingerprint_inputs``); any other dataset is rebuilt by the skip check. So is every
+    run whose input files changed after ``since_ns`` (``time.time_ns()`` before the identity was
+    computed): their stats may postdate what was hashed.
+    """
+    split_files = getattr(dataset, "fingerprint_inputs", None)
+    files = _backbone_files(cfg) + [os.path.abspath(p) for p in split_files or ()]
+    stats = {p: _file_stat(p) for p in files}
+    if since_ns is not None:
+        late = since_ns - INPUT_CLOCK_SLACK_NS
+        split_files = split_files and not any(st and max(st[1], st[2]) >= late for st in stats.values())
+    return {
+        "key": input_key(cfg),
+        "backbone": identity.get("backbone"),
+        "split": identity.get("split") if split_files else None,
+        "files": stats,
+    }
+
+
+def recorded_identity(run_dir: str, cfg, eval_only: bool, load_epoch) -> Optional[dict[str, Any]]:
+    """The identity of the run ``cfg`` describes, from the inputs ``run_dir`` recorded.
+
+    None when anything the recorded digest or fingerprint depends on may have changed (then the
+    caller recomputes them): another config, folder, environment or package version, or a file
+    whose size, mtime or ctime differs.
+    """
+    inputs = read_inputs(run_dir)
+    if not inputs or inputs.get("split") is None or not isinstance(inputs.get("files"), dict):
+        return None
+    if inputs.get("key") != _json_roundtrip(input_key(cfg)):
+        return None
+    if any(_file_stat(p) != stat for p, stat in inputs["files"].items()):
+        return None
+    ident = config_identity(yaml.safe_load(cfg.dump()))
+    ident["backbone"] = inputs["backbone"]
+    ident["code"] = ramt.__version__
+    ident["eval_only"] = bool(eval_only)
+    ident["load_epoch"] = load_epoch
+    ident["split"] = inputs["split"]
+    return ident
+
+
+def _json_roundtrip(value: Any) -> Any:
+    """``value`` as ``run.json`` gives it back (tuples become lists), for comparing keys."""
+    return json.loads(json.dumps(value, default=str))
+
+
+# --------------------------------------------------------------------------- lock
+
+
+class RunFolder:
+    """One run folder as ``train.py`` uses it: its path, lock, finished check and identity record."""
+
+    def __init__(self, path: str, eval_only: bool = False) -> None:
+        self.path = path
+        self.eval_only = eval_only
+        self._lock: Optional[RunLock] = None
+        self._identity_since_ns: Optional[int] = None
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.path, "log.txt")
+
+    @property
+    def record_path(self) -> str:
+        return os.path.join(self.path, RUN_FILE)
+
+    def is_finished(self) -> bool:
+        """Whether the folder holds a finished log of this kind (training or evaluation-only)."""
+        return is_finished(self.path, test_log=self.eval_only)
+
+    def lock(self) -> RunFolder:
+        """Hold the folder's lock (raises :class:`RunLockedError` when another process holds it)."""
+        self._lock = RunLock(self.path).acquire()
+        return self
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def identity(self, cfg, load_epoch=None) -> dict[str, Any]:
+        """The identity of the run ``cfg`` describes in this folder (split not known yet)."""
+        self._identity_since_ns = time.time_ns()
+        return run_identity(cfg, eval_only=self.eval_only, load_epoch=load_epoch)
+
+    def check_new_run(self, identity: dict[str, Any]) -> None:
+        """Never silently overwrite a finished run, nor resume or reuse a different experiment."""
+        finished = self.is_finished()
+        check_identity(self.path, identity, finished=finished)
+        if finished:
+            raise FileExistsError(
+                f"Output folder {self.path} already holds a finished run (its log.txt has a result). "
+                "Choose another --output-dir, or delete that folder to run again."
+            )
+
+    def record(self, identity: dict[str, Any], cfg, dataset) -> None:
+        """Check the completed identity (split known) again and write it, with its inputs, to run.json."""
+        check_identity(self.path, identity)
+        inputs = record_inputs(cfg, identity, dataset, since_ns=self._identity_since_ns)
+        write_identity(self.path, identity, _json_roundtrip(inputs))
+        print(f"Identity of this run: {identity_digest(identity)} (recorded in {self.record_path})")
+
+    def check_finished(self, train_args: list[str]) -> bool:
+        """``is-finished``: True when finished and (given ``train_args``) of the same experiment."""
+        if not self.is_finished():
+            return False
+        if train_args and read_identity(self.path) is not None:
+            args = build_parser().parse_args(train_args)
+            cfg = setup_cfg(args)
+            current = recorded_identity(self.path, cfg, args.eval_only, args.load_epoch)
+            if current is None:
+                current = identity_from_train_args(train_args)
+            check_identity(self.path, current, finished=True)
+        return True
+
+
 # --------------------------------------------------------------------------- CLI
-
-
-def _is_finished_cli(run_dir: str, test_log: bool, train_args: list[str]) -> int:
-    if not is_finished(run_dir, test_log):
-        return 1
-    if train_args and read_identity(run_dir) is not None:
-        current = identity_from_train_args(train_args)
-        check_identity(run_dir, current, finished=True)
-    return 0
 
 
 def main(argv=None) -> int:
@@ -294,7 +331,7 @@ def main(argv=None) -> int:
     q.add_argument("--test-log", action="store_true")
     args = p.parse_args(argv)
     try:
-        return _is_finished_cli(args.dir, args.test_log, train_args)
+        return 0 if RunFolder(args.dir, eval_only=args.test_log).check_finished(train_args) else 1
     except RunIdentityError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return EXIT_MISMATCH

@@ -7,7 +7,7 @@ A job's run folders are the ones its runner script writes (``job_run_dirs`` foll
 folder scheme, including ``EXP``, ``NCTX``/``CSC``/``CTP``, ``VARIANTS``, ``PROTOCOL`` and
 ``COMBO.MODE joint``). A job is
 
-- ``done`` when every one of its folders holds a finished log (``ramt.runs.is_finished``);
+- ``done`` when every one of its folders holds a finished log (``ramt.utils.logformat.is_finished``);
 - ``crashed`` when some folder exists but is not finished (crashed, killed, or still running);
 - ``missing`` when none of its folders exists.
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
-from ramt.runs import is_finished
+from ramt.utils.logformat import is_finished
 
 __all__ = [
     "JobState",

@@ -12,7 +12,6 @@ config files may also be named by the shipped configs' names (``--dataset-config
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import shlex
@@ -23,95 +22,17 @@ from typing import Optional
 
 import torch
 
-from ramt.config import ConfigError, get_cfg_default, merge_from_file, merge_from_list, resolve_cache_dir
+from ramt.cli_config import build_parser, import_plugins, setup_cfg
+from ramt.config import ConfigError, resolve_cache_dir
 from ramt.engine.checkpoint import RESUME_FILE
+from ramt.engine.compile_cache import enable_compile_caches
 from ramt.registry import TRAINER_REGISTRY
-from ramt.runs import (
-    RUN_FILE,
-    RunLock,
-    RunLockedError,
-    check_identity,
-    identity_digest,
-    is_finished,
-    log_is_finished,
-    run_identity,
-    write_identity,
-)
+from ramt.runs import RunFolder, RunLockedError
 from ramt.utils.env import collect_env_info
+from ramt.utils.logformat import log_is_finished
 from ramt.utils.logger import Tee, close_logger, setup_logger
 from ramt.utils.paths import cache_dir_fix, check_run_paths
 from ramt.utils.seed import set_random_seed
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", type=str, default="", help="path to the dataset root (DATASET.ROOT)")
-    p.add_argument("--output-dir", type=str, default="", help="output directory (OUTPUT_DIR)")
-    p.add_argument("--resume", type=str, default="", help="checkpoint directory to resume from (RESUME)")
-    p.add_argument(
-        "--seed", type=int, default=None, help="seed >= 0 fixes few-shot subsets and all RNGs (SEED)"
-    )
-    p.add_argument("--source-domains", type=str, nargs="+", help="source domains (printed only)")
-    p.add_argument("--target-domains", type=str, nargs="+", help="target domains (printed only)")
-    p.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods (INPUT.TRANSFORMS)")
-    p.add_argument("--config-file", type=str, default="", help="method config file")
-    p.add_argument("--dataset-config-file", type=str, default="", help="dataset config file")
-    p.add_argument("--trainer", type=str, default="", help="trainer name (TRAINER.NAME)")
-    p.add_argument("--backbone", type=str, default="", help="CLIP backbone name (MODEL.BACKBONE.NAME)")
-    p.add_argument(
-        "--head", type=str, default="", help="(CoOp's flag; refused: the CLIP trainers have no head)"
-    )
-    p.add_argument("--eval-only", action="store_true", help="evaluation only")
-    p.add_argument(
-        "--model-dir", type=str, default="", help="load the model from this directory for --eval-only"
-    )
-    p.add_argument("--load-epoch", type=int, help="load the checkpoint of this epoch (model.pth.tar-N)")
-    p.add_argument("--no-train", action="store_true", help="build the trainer but do not train")
-    p.add_argument(
-        "opts", default=None, nargs=argparse.REMAINDER, help="modify config options as KEY VALUE pairs"
-    )
-    return p
-
-
-def reset_cfg(cfg, args) -> None:
-    if args.root:
-        cfg.DATASET.ROOT = args.root
-    if args.output_dir:
-        cfg.OUTPUT_DIR = args.output_dir
-    if args.resume:
-        cfg.RESUME = args.resume
-    if args.seed is not None:  # seed 0 is honoured (the reference ignored it)
-        cfg.SEED = args.seed
-    if args.source_domains:
-        cfg.DATASET.SOURCE_DOMAINS = args.source_domains
-    if args.target_domains:
-        cfg.DATASET.TARGET_DOMAINS = args.target_domains
-    if args.transforms:
-        cfg.INPUT.TRANSFORMS = args.transforms
-    if args.trainer:
-        cfg.TRAINER.NAME = args.trainer
-    if args.backbone:
-        cfg.MODEL.BACKBONE.NAME = args.backbone
-    if args.head:
-        raise ConfigError(
-            f"--head {args.head!r}: the CLIP trainers have no separate head network (MODEL.HEAD.NAME is "
-            "not supported). Remove the flag."
-        )
-
-
-def setup_cfg(args):
-    """Defaults -> dataset yaml -> method yaml -> CLI flags -> KEY VALUE opts -> freeze."""
-    cfg = get_cfg_default()
-    if args.dataset_config_file:
-        merge_from_file(cfg, args.dataset_config_file, kind="datasets")
-    if args.config_file:
-        merge_from_file(cfg, args.config_file, kind="trainers")
-    reset_cfg(cfg, args)
-    merge_from_list(cfg, args.opts or [])
-    if not cfg.DATASET.ROOT:
-        cfg.DATASET.ROOT = os.environ.get("DATA", "./data")
-    cfg.freeze()
-    return cfg
 
 
 def print_args(args, cfg) -> None:
@@ -124,29 +45,6 @@ def print_args(args, cfg) -> None:
     print("** Config **")
     print("************")
     print(cfg)
-
-
-def import_plugins() -> None:
-    """Register every shipped trainer and dataset (they live in the installed package), then the
-    methods outside it named by ``$RAMT_PLUGINS`` (``ramt.methods.load_plugins``)."""
-    import ramt.datasets  # noqa: F401
-    import ramt.trainers  # noqa: F401
-    from ramt.methods import load_plugins
-
-    load_plugins()
-
-
-def check_output_dir(cfg, args, identity: dict) -> None:
-    """Never silently overwrite a finished run, nor resume or reuse a different experiment."""
-    if args.no_train:
-        return
-    finished = is_finished(cfg.OUTPUT_DIR, test_log=args.eval_only)
-    check_identity(cfg.OUTPUT_DIR, identity, finished=finished)
-    if finished:
-        raise FileExistsError(
-            f"Output folder {cfg.OUTPUT_DIR} already holds a finished run (its log.txt has a result). "
-            "Choose another --output-dir, or delete that folder to run again."
-        )
 
 
 def resume_command() -> str:
@@ -181,15 +79,16 @@ def main(args) -> int:
     import_plugins()
     TRAINER_REGISTRY.get(cfg.TRAINER.NAME)  # fail fast on an unknown trainer, before any output
     check_run_paths(cfg.OUTPUT_DIR, resolve_cache_dir(cfg))  # inside OUTPUT, before anything is created
-    lock = None if args.no_train else RunLock(cfg.OUTPUT_DIR).acquire()
+    folder = RunFolder(cfg.OUTPUT_DIR, eval_only=args.eval_only)
+    if not args.no_train:
+        folder.lock()
     trainer = None
     try:
-        identity = run_identity(cfg, eval_only=args.eval_only, load_epoch=args.load_epoch)
-        check_output_dir(cfg, args, identity)
+        identity = folder.identity(cfg, load_epoch=args.load_epoch)
+        if not args.no_train:
+            folder.check_new_run(identity)
         setup_logger(cfg.OUTPUT_DIR)
         if cfg.SPEED.COMPILE:
-            from ramt.engine.compile_cache import enable_compile_caches
-
             enable_compile_caches(resolve_cache_dir(cfg))
         if cfg.SEED >= 0:
             print(f"Setting fixed seed: {cfg.SEED}")
@@ -211,11 +110,7 @@ def main(args) -> int:
         )
         if not args.no_train:
             identity["split"] = getattr(trainer.dm.dataset, "split_fingerprint", "")
-            check_identity(cfg.OUTPUT_DIR, identity)
-            write_identity(cfg.OUTPUT_DIR, identity)
-            print(
-                f"Identity of this run: {identity_digest(identity)} (recorded in {os.path.join(cfg.OUTPUT_DIR, RUN_FILE)})"
-            )
+            folder.record(identity, cfg, trainer.dm.dataset)
 
         if args.eval_only:
             trainer.load_model(args.model_dir, epoch=args.load_epoch)
@@ -228,12 +123,11 @@ def main(args) -> int:
         return 0
     except KeyboardInterrupt:
         report_error(
-            interrupted_message(trainer), prefix="", run_dir=None if lock is None else cfg.OUTPUT_DIR
+            interrupted_message(trainer), prefix="", run_dir=None if args.no_train else cfg.OUTPUT_DIR
         )
         return 130
     finally:
-        if lock is not None:
-            lock.release()
+        folder.release()
 
 
 USER_ERRORS = (

@@ -13,9 +13,23 @@ from ramt.methods import FEWSHOT_DATASETS
 from ramt.sweep import Job, build_jobs, format_job_list, main, run_local, submit_slurm
 
 REPO = Path(__file__).resolve().parents[1]
-COMBOS = ("coop_ramt", "tip_adapter_ramt", "linear_probe_ramt", "cocoop_ramt", "prograd_ramt", "vpt_ramt", "upt_ramt")
+COMBOS = (
+    "coop_ramt",
+    "tip_adapter_ramt",
+    "linear_probe_ramt",
+    "cocoop_ramt",
+    "prograd_ramt",
+    "vpt_ramt",
+    "upt_ramt",
+)
 HOSTS = ("linear_probe", "coop", "cocoop", "prograd", "vpt", "upt", "tip_adapter")
-GENERIC = ("linear_probe_ramt", "cocoop_ramt", "prograd_ramt", "vpt_ramt", "upt_ramt")  # run by scripts/combination.sh <key>
+GENERIC = (
+    "linear_probe_ramt",
+    "cocoop_ramt",
+    "prograd_ramt",
+    "vpt_ramt",
+    "upt_ramt",
+)  # run by scripts/combination.sh <key>
 N_PER_SHOT = (2 + len(HOSTS) + len(COMBOS)) * 11 * 3  # ramt, amt, hosts, combinations: 11 datasets x 3 seeds
 
 

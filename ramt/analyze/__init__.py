@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from .plots import plot_head_ratio, plot_jaccard, plot_masked_ratio
 from .runs import MaskRun, find_mask_runs, head_width_for, load_mask_run
 from .stats import head_rows, jaccard_counts, packed_zero_set, tensor_rows
 
@@ -247,8 +248,6 @@ def jaccard_tables(
 
 
 def _write_plots(runs_df, tensors, heads, matrix_df, out: str) -> dict[str, str]:
-    from .plots import plot_head_ratio, plot_jaccard, plot_masked_ratio
-
     files = {"masked_ratio.png": plot_masked_ratio(tensors, out)[0]}
     if len(heads):
         files["head_ratio.png"] = plot_head_ratio(heads, out)[0]

@@ -21,10 +21,10 @@ _PART_LABEL = {
 
 
 def _plt():
-    import matplotlib
+    import matplotlib  # local import: matplotlib only for plots, its backend set before pyplot
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local import: after the backend choice
 
     return plt
 

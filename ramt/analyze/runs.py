@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
+from safetensors import safe_open
 
 from ramt.engine.checkpoint import load_checkpoint, pointed_checkpoint
 from ramt.mask_tuning import MASK_MODEL_NAME
@@ -67,8 +68,6 @@ def _is_mask_file(path: str) -> bool:
     if not (os.path.isfile(path) and path.endswith(MASKS_FILE_SUFFIX)):
         return False
     try:
-        from safetensors import safe_open
-
         with safe_open(path, framework="pt") as f:
             return (f.metadata() or {}).get("format") == FORMAT
     except Exception:

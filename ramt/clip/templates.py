@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import difflib
 
-from ramt.data.sources import CATALOGUE
+from ramt.catalogue import CATALOGUE
 
 __all__ = ["IMAGENET_TEMPLATES", "TEMPLATES", "UnknownTemplateError", "get_template", "ensemble_templates"]
 
 #: The one template of each dataset, by registry name, from the dataset records
-#: (``ramt.data.sources``; the suite's synthetic Digits included).
+#: (``ramt.catalogue``; the suite's synthetic Digits included).
 TEMPLATES: dict[str, str] = {src.registry: src.template for src in CATALOGUE.values()}
 
 # The 7 selected ImageNet templates (order as listed in docs/BASELINES.md section 1).

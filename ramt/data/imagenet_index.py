@@ -14,7 +14,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Optional
 
-from .sources import IMAGENET_CLASSNAMES_GDRIVE_ID
+from ramt.catalogue import IMAGENET_CLASSNAMES_GDRIVE_ID
+
 from .splits import atomic_write_text, text_fingerprint
 
 __all__ = [

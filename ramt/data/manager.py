@@ -13,6 +13,7 @@ from tabulate import tabulate
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from ramt.clip.backbones import resolve_preprocess
+from ramt.registry import DATASET_REGISTRY
 
 from .datum import Datum
 from .transforms import build_to_tensor, build_transform
@@ -49,17 +50,17 @@ def read_image(path: str) -> Image.Image:
 
 
 def build_dataset(cfg):
-    """Construct the dataset named by ``cfg.DATASET.NAME`` from the registry."""
-    from ramt.registry import DATASET_REGISTRY
+    """Construct the dataset named by ``cfg.DATASET.NAME`` from the registry.
 
+    The data layer does not import the dataset classes (they import it): the registry imports
+    ``ramt.datasets``, which registers them, on its first lookup.
+    """
     name = cfg.DATASET.NAME
     if not name:
         raise ValueError(
             "DATASET.NAME is empty. Pass --dataset-config-file <name> or a yaml path "
             "(e.g. --dataset-config-file digits or configs/datasets/digits.yaml)."
         )
-    if name not in DATASET_REGISTRY:
-        import ramt.datasets  # noqa: F401  (registers the shipped dataset classes)
     if cfg.VERBOSE:
         print(f"Loading dataset: {name}")
     return DATASET_REGISTRY.get(name)(cfg)

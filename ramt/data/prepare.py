@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from ramt.catalogue import CATALOGUE, DatasetSource, Expected, Resource, get_source
+
 from .download import ArchiveError, DownloadError, extract, fetch, move_into
-from .sources import CATALOGUE, DatasetSource, Expected, Resource, get_source
 from .verify import Report, verify_dataset
 
 __all__ = ["Outcome", "PrepareError", "build_parser", "describe_catalogue", "main", "prepare_dataset"]

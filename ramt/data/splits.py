@@ -8,10 +8,10 @@ import os
 from collections.abc import Sequence
 from typing import Optional
 
+from ramt.catalogue import CATALOGUE, DatasetSource, gdrive_view_url
 from ramt.utils.io import atomic_write_text, sha256_file
 
 from .datum import Datum
-from .sources import CATALOGUE, DatasetSource, gdrive_view_url
 
 __all__ = [
     "DATASET_INFO",
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-#: The dataset record (``ramt.data.sources.DatasetSource``) of each dataset, keyed by registry name.
+#: The dataset record (``ramt.catalogue.DatasetSource``) of each dataset, keyed by registry name.
 DATASET_INFO: dict[str, DatasetSource] = {src.registry: src for src in CATALOGUE.values()}
 
 

@@ -1,4 +1,4 @@
-"""Check a prepared dataset tree against the catalogue (``ramt.data.sources``).
+"""Check a prepared dataset tree against the catalogue (``ramt.catalogue``).
 
 Split files, FGVC list files and class-name files are read by the same readers the datasets use
 (``ramt.data.splits``, ``ramt.data.imagenet_index``), so a tree that verifies is a tree that loads.
@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
+from ramt.catalogue import DatasetSource, Expected, get_source
+
 from .imagenet_index import read_classnames
-from .sources import DatasetSource, Expected, get_source
 from .splits import SplitFormatError, read_fgvc_list, read_fgvc_variants, read_split
 
 __all__ = ["Report", "verify_dataset", "check_images"]

@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from typing import Optional
 
+from ramt.catalogue import IMAGENET_CLASSNAMES_GDRIVE_ID
 from ramt.config import resolve_cache_dir
 from ramt.data.datum import DatasetBase, Datum
 from ramt.data.fewshot import load_or_sample_fewshot, subsample_classes
@@ -16,7 +17,6 @@ from ramt.data.imagenet_index import (
     list_class_folders,
     read_classnames,
 )
-from ramt.data.sources import IMAGENET_CLASSNAMES_GDRIVE_ID
 from ramt.data.splits import (
     DatasetNotFoundError,
     dataset_info,
@@ -54,6 +54,11 @@ class SplitJSONDataset(DatasetBase):
 
     def fingerprint(self) -> str:
         return file_fingerprint(self.split_path)
+
+    @property
+    def fingerprint_inputs(self) -> Optional[tuple[str, ...]]:
+        """The files whose content alone decides :meth:`fingerprint` (None: not declared, e.g. overridden)."""
+        return (self.split_path,) if type(self).fingerprint is SplitJSONDataset.fingerprint else None
 
 
 # ------------------------------------------------------------------ ImageNet-style folders

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from ramt.config import get_cfg_default, resolve_cache_dir
+
 COMPILE_CACHE_ENV = {
     "TORCHINDUCTOR_FX_GRAPH_CACHE": "1",
     "TORCHINDUCTOR_AUTOGRAD_CACHE": "1",
@@ -21,8 +23,6 @@ COMPILE_CACHE_ENV = {
 
 def compile_cache_dir(cache_root: Optional[str] = None) -> str:
     if cache_root is None:
-        from ramt.config import get_cfg_default, resolve_cache_dir
-
         cache_root = resolve_cache_dir(get_cfg_default())
     return os.path.join(cache_root, "torch_compile")
 

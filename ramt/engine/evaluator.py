@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ramt.registry import EVALUATOR_REGISTRY
-from ramt.runs import TEST_LOG_SIGNAL
+from ramt.utils.logformat import TEST_LOG_SIGNAL
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 
 def use_bf16(cfg, device: torch.device) -> bool:
@@ -31,8 +32,6 @@ def is_reference(cfg) -> bool:
 def attention_kernels(cfg):
     """Unfused (math) attention in reference mode; PyTorch's default (fused) choice otherwise."""
     if is_reference(cfg):
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
         return sdpa_kernel(SDPBackend.MATH)
     return contextlib.nullcontext()
 

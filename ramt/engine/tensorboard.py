@@ -22,6 +22,8 @@ from typing import Any, Optional
 
 import torch
 
+from ramt.masks import MaskSet
+
 __all__ = ["TENSORBOARD_DIR", "TensorBoardLog", "mask_sparsity_scalars", "prune_after_resume"]
 
 TENSORBOARD_DIR = "tensorboard"
@@ -32,7 +34,7 @@ def _summary_writer_class():
     """``torch.utils.tensorboard.SummaryWriter``, or None (one warning) when tensorboard is missing."""
     global _warned_missing
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # local import: optional package
     except ImportError as err:
         if not _warned_missing:
             _warned_missing = True
@@ -61,8 +63,6 @@ def _as_float(value: Any) -> Optional[float]:
 @torch.no_grad()
 def mask_sparsity_scalars(models: Mapping[str, Any]) -> dict[str, float]:
     """``{"<name>/sparsity": percent of mask entries <= tau}`` for every registered ``MaskSet``."""
-    from ramt.masks import MaskSet
-
     out = {}
     for name, model in models.items():
         if isinstance(model, MaskSet):

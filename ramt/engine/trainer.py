@@ -16,25 +16,24 @@ import yaml
 from tqdm import tqdm
 
 from ramt import record
+from ramt.data.manager import DataManager
 from ramt.engine.checkpoint import (
-    PREVIOUS_SUFFIX,
-    RESUME_FILE,
+    ResumeCadence,
+    has_resume_state,
     load_checkpoint,
     pointed_checkpoint,
-    remove_if_exists,
+    read_resume_state,
+    remove_resume_state,
     save_checkpoint,
+    write_resume_state,
 )
 from ramt.engine.evaluator import build_evaluator
 from ramt.engine.tensorboard import TensorBoardLog
-from ramt.runs import END_SIGNAL
-from ramt.utils.io import atomic_torch_save
+from ramt.utils.logformat import END_SIGNAL
 from ramt.utils.meters import AverageMeter, MetricMeter
 from ramt.utils.seed import get_rng_state, set_rng_state
 
 RESULTS_FILE = record.RESULTS_FILE
-#: With ``TRAIN.CHECKPOINT_FREQ 0``, an epoch's resume state is skipped when the previous save
-#: cost more than this fraction of the time since it (and ``TRAIN.RESUME_EVERY_S`` has not passed).
-RESUME_MAX_OVERHEAD = 0.05
 
 
 def cfg_to_dict(cfg) -> dict:
@@ -50,6 +49,7 @@ class TrainerBase:
         self._optims: OrderedDict[str, Optional[torch.optim.Optimizer]] = OrderedDict()
         self._scheds: OrderedDict[str, object] = OrderedDict()
         self.resume_saved_epoch = 0  # the epoch whose resume state is on disk (0: none)
+        self.resume_cadence = ResumeCadence()
 
     # ------------------------------------------------------------ registry
     def register_model(self, name: str = "model", model=None, optim=None, sched=None) -> None:
@@ -107,56 +107,17 @@ class TrainerBase:
                 "optimizer": optim.state_dict() if optim is not None else None,
                 "scheduler": sched.state_dict() if sched is not None else None,
             }
-        path = os.path.join(directory, RESUME_FILE)
-        if os.path.isfile(path):
-            os.replace(path, path + PREVIOUS_SUFFIX)
-        atomic_torch_save(state, path)
+        path = write_resume_state(state, directory)
         self.resume_saved_epoch = epoch + 1
-        self._resume_saved_at = time.monotonic()
-        self._resume_save_cost = self._resume_saved_at - started
+        self.resume_cadence.saved(started)
         print(f"Resume state saved to {path}")
-
-    def resume_state_due(self) -> bool:
-        """The automatic cadence (``TRAIN.CHECKPOINT_FREQ 0``): every epoch end, except that an
-        expensive save (over ``RESUME_MAX_OVERHEAD`` of the time since the last one) waits until
-        ``TRAIN.RESUME_EVERY_S`` seconds have passed; ``TRAIN.RESUME_EVERY_S`` < 0 turns it off."""
-        every = float(self.cfg.TRAIN.RESUME_EVERY_S)
-        if every < 0:
-            return False
-        saved_at = getattr(self, "_resume_saved_at", None)
-        if saved_at is None:
-            return True
-        since = time.monotonic() - saved_at
-        return since >= every or self._resume_save_cost <= RESUME_MAX_OVERHEAD * since
-
-    def _read_resume_state(self, directory: str) -> Optional[dict]:
-        """The newest readable resume state (latest, else the previous one), warning about damaged files."""
-        names = self.get_model_names()
-        latest = os.path.join(directory, RESUME_FILE)
-        for path in (latest, latest + PREVIOUS_SUFFIX):
-            if not os.path.isfile(path):
-                continue
-            try:
-                state = load_checkpoint(path)
-                if not all(n in state["models"] for n in names) or "rng" not in state:
-                    raise ValueError(f"it lacks the state of {names} or the RNG state")
-                int(state["epoch"])
-            except Exception as e:  # truncated, foreign or damaged: never block the re-run
-                print(
-                    f"Warning: ignoring the damaged resume state {path} ({type(e).__name__}: {e}); "
-                    "falling back to the previous resume state, else to a fresh start."
-                )
-                continue
-            print(f'Loading checkpoint from "{path}"')
-            return state
-        return None
 
     def resume_model_if_exist(self, directory: str) -> int:
         """Continue from the resume state or a finished run's final checkpoints; return the start epoch."""
         names = self.get_model_names()
-        if any(os.path.isfile(os.path.join(directory, RESUME_FILE + s)) for s in ("", PREVIOUS_SUFFIX)):
+        if has_resume_state(directory):
             print(f"Found checkpoint at {directory} (will resume training)")
-            state = self._read_resume_state(directory)
+            state = read_resume_state(directory, names)
             if state is not None:
                 for name in names:
                     entry = state["models"][name]
@@ -326,8 +287,6 @@ class SimpleTrainer(TrainerBase):
 
     # ---------------------------------------------------------------- data
     def build_data_loader(self) -> None:
-        from ramt.data.manager import DataManager
-
         self.dm = DataManager(self.cfg)
         self.num_classes = self.dm.num_classes
         self.num_source_domains = 1
@@ -369,12 +328,8 @@ class SimpleTrainer(TrainerBase):
                 self.save_model(self.epoch, self.output_dir, is_best=True, val_result=curr_result)
         if last_epoch:
             self.save_model(self.epoch, self.output_dir)
-            for suffix in ("", PREVIOUS_SUFFIX):
-                remove_if_exists(os.path.join(self.output_dir, RESUME_FILE + suffix))
-        elif freq > 0:
-            if (self.epoch + 1) % freq == 0:
-                self.save_resume_state(self.epoch, self.output_dir)
-        elif self.resume_state_due():
+            remove_resume_state(self.output_dir)
+        elif self.resume_cadence.due(self.epoch, freq, float(self.cfg.TRAIN.RESUME_EVERY_S)):
             self.save_resume_state(self.epoch, self.output_dir)
         self.tensorboard.epoch(self)
 

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from .packing import FORMAT, FORMAT_VERSION, packed_nbytes
 from .selection import official_mask_key
@@ -50,8 +52,6 @@ def write_masks_file(
     run_info: Mapping[str, Any] | None = None,
 ) -> str:
     """Write the masks of a packed payload (:func:`ramt.masks.pack_masks`) to ``path`` atomically."""
-    from safetensors.torch import save_file
-
     if payload.get("format") != FORMAT:
         raise ValueError(f"Not an R-AMT mask payload (format {payload.get('format')!r}).")
     tensors = {m["name"]: torch.as_tensor(m["bits"], dtype=torch.uint8).reshape(-1) for m in payload["masks"]}
@@ -84,8 +84,6 @@ def read_masks_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     ``header`` holds ``backbone``, ``pretrained``, ``layers`` (list), ``threshold`` (float),
     ``fingerprint``, ``head_width`` (int), ``epoch`` (int) and ``run`` (dict).
     """
-    from safetensors import safe_open
-
     path = os.path.expanduser(str(path))
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Mask file {path} does not exist.")

@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call
 
+from .bits import pack_bits
 from .selection import normalize_layers, select_mask_targets
 
 __all__ = [
@@ -223,8 +224,6 @@ def mask_fingerprint(mask_set: MaskSet) -> str:
     The packed bits are the bytes stored in the bit-packed checkpoint, so a mask set restored
     from such a checkpoint has the same fingerprint as the one that was saved.
     """
-    from .packing import pack_bits
-
     h = hashlib.sha256()
     binary = mask_set.binary_flat().cpu()
     for name, shape, seg in zip(mask_set.names, mask_set.shapes, binary.split(mask_set.numels)):

@@ -34,8 +34,8 @@ from ramt.methods import (
     paper_dataset_name,
 )
 from ramt.record import RecordError, read_results
-from ramt.runs import END_SIGNAL, RESULT_METRIC, TEST_LOG_SIGNAL
 from ramt.selection import selection_protocol
+from ramt.utils.logformat import END_SIGNAL, RESULT_METRIC, TEST_LOG_SIGNAL
 
 __all__ = [
     "TIDY_COLUMNS",

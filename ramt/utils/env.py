@@ -17,13 +17,13 @@ def collect_env_info() -> str:
     if torch.cuda.is_available():
         lines.append(f"CUDA: {torch.version.cuda}; GPU: {torch.cuda.get_device_name(0)}")
     try:
-        import torchvision
+        import torchvision  # local import: optional package, only for its version line
 
         lines.append(f"torchvision: {torchvision.__version__}")
     except ImportError:  # pragma: no cover
         pass
     try:
-        import open_clip
+        import open_clip  # local import: keeps the bottom layer free of open_clip
 
         lines.append(f"open_clip: {open_clip.__version__}")
     except ImportError:  # pragma: no cover

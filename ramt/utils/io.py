@@ -78,7 +78,7 @@ def atomic_write_json(path: str, obj: Any, indent: int = 2) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
-    import torch
+    import torch  # local import: keeps ramt.utils.io torch-free for the data layer and scripts
 
     _atomic_write(path, lambda f: torch.save(obj, f))
 

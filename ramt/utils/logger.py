@@ -6,9 +6,8 @@ import os
 import sys
 import time
 
-from ramt.runs import log_is_finished
-
 from .io import mkdir_if_missing
+from .logformat import log_is_finished
 
 
 class Tee:
@@ -45,7 +44,7 @@ class Tee:
 def setup_logger(output: str) -> str:
     """Tee stdout to ``<output>/log.txt`` and return the path actually used.
 
-    If ``log.txt`` exists and holds a result (a finished run, ``ramt.runs``), the new log is ``log.txt-<timestamp>`` (Dassl).
+    If ``log.txt`` exists and holds a result (a finished run, ``ramt.utils.logformat``), the new log is ``log.txt-<timestamp>`` (Dassl).
     If it exists without a result (a crashed run being re-run), it is kept as
     ``log.txt-<timestamp>.incomplete`` and the new log takes its place, so parsers see the re-run.
     """

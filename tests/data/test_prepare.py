@@ -16,8 +16,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
-from ramt.data import prepare, sources
-from ramt.data.sources import DatasetSource, Expected, Resource
+from ramt import catalogue as sources
+from ramt.catalogue import DatasetSource, Expected, Resource
+from ramt.data import prepare
 
 TINY = Expected(classes=2, train=4, val=2, test=2)
 

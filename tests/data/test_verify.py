@@ -8,8 +8,9 @@ import json
 import pytest
 from PIL import Image
 
-from ramt.data import prepare, sources
-from ramt.data.sources import Expected
+from ramt import catalogue as sources
+from ramt.catalogue import Expected
+from ramt.data import prepare
 from ramt.data.verify import verify_dataset
 
 TINY = Expected(classes=2, train=4, val=2, test=2)

@@ -6,8 +6,8 @@ import torch
 import torch.nn as nn
 
 from ramt.config import get_cfg_default
-from ramt.engine.checkpoint import PREVIOUS_SUFFIX, RESUME_FILE
-from ramt.engine.trainer import RESUME_MAX_OVERHEAD, TrainerBase
+from ramt.engine.checkpoint import PREVIOUS_SUFFIX, RESUME_FILE, RESUME_MAX_OVERHEAD, ResumeCadence
+from ramt.engine.trainer import TrainerBase
 
 
 def make_trainer(lr=0.1):
@@ -53,23 +53,34 @@ def test_truncated_resume_file_falls_back_to_the_previous_one(tmp_path, capsys):
 
 
 def test_automatic_cadence(monkeypatch):
-    t = make_trainer()
-    assert t.cfg.TRAIN.CHECKPOINT_FREQ == 0  # the default: automatic
-    assert t.resume_state_due()  # first epoch end: always
+    cfg = make_trainer().cfg
+    assert cfg.TRAIN.CHECKPOINT_FREQ == 0  # the default: automatic
+    every = float(cfg.TRAIN.RESUME_EVERY_S)
+    cadence = ResumeCadence()
+    assert cadence.due(0, 0, every)  # first epoch end: always
     clock = [100.0]
-    monkeypatch.setattr("ramt.engine.trainer.time.monotonic", lambda: clock[0])
-    t._resume_saved_at, t._resume_save_cost = 100.0, 0.01
+    monkeypatch.setattr("ramt.engine.checkpoint.time.monotonic", lambda: clock[0])
+    cadence.saved_at, cadence.save_cost = 100.0, 0.01
     clock[0] = 101.0
-    assert t.resume_state_due()  # cheap: every epoch
-    t._resume_save_cost = 10.0
-    assert not t.resume_state_due()  # expensive: waits
+    assert cadence.due(1, 0, every)  # cheap: every epoch
+    cadence.save_cost = 10.0
+    assert not cadence.due(1, 0, every)  # expensive: waits
     clock[0] = 100.0 + 10.0 / RESUME_MAX_OVERHEAD
-    assert t.resume_state_due()  # overhead back under the bound
-    t._resume_save_cost = 1000.0
-    clock[0] = 100.0 + t.cfg.TRAIN.RESUME_EVERY_S
-    assert t.resume_state_due()  # at least every TRAIN.RESUME_EVERY_S
-    t.cfg.TRAIN.RESUME_EVERY_S = -1
-    assert not t.resume_state_due()
+    assert cadence.due(1, 0, every)  # overhead back under the bound
+    cadence.save_cost = 1000.0
+    clock[0] = 100.0 + every
+    assert cadence.due(1, 0, every)  # at least every TRAIN.RESUME_EVERY_S
+    assert not cadence.due(1, 0, -1)  # TRAIN.RESUME_EVERY_S -1: off
+
+
+def test_fixed_frequency_and_the_trainer_uses_the_cadence(tmp_path):
+    """TRAIN.CHECKPOINT_FREQ N saves every N epochs; a save is noted by the trainer's cadence."""
+    cadence = ResumeCadence()
+    assert [e for e in range(6) if cadence.due(e, 2, 300.0)] == [1, 3, 5]
+    t = make_trainer()
+    assert t.resume_cadence.saved_at is None
+    t.save_resume_state(0, str(tmp_path))
+    assert t.resume_cadence.saved_at is not None and t.resume_saved_epoch == 1
 
 
 def test_finished_run_removes_both_resume_files(tmp_path, data_root):
