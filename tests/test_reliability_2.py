@@ -173,7 +173,7 @@ def test_ctrl_c_before_the_logger_opens_still_reaches_the_resumed_log(
     def interrupted(*a, **k):  # e.g. Ctrl-C while the backbone's weights are being hashed
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ramt.train, "run_identity", interrupted)
+    monkeypatch.setattr(ramt.train.RunFolder, "identity", interrupted)
     assert ramt.train.cli(args(data_root, out)) == 130
     err = capsys.readouterr().err.strip()
     assert err.startswith("Interrupted before training started")
