@@ -19,24 +19,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ramt.methods import cfg_get
+from ramt.methods import DATASET_CONFIG_TO_REGISTRY, cfg_get, registered_methods
 
 __all__ = [
     "DEFAULT_PROTOCOL",
     "F_EPOCHS",
     "OFFICIAL_PROTOCOL",
+    "PROTOCOLS",
     "SEARCH_SPLITS",
-    "TIP_TRAINERS",
+    "is_new_best",
     "official_choice",
+    "official_report_uses_epoch",
     "protocol_description",
+    "protocol_options",
     "selection_protocol",
+    "tip_trainers",
+    "variant_folder",
 ]
 
 SEARCH_SPLITS: tuple[str, ...] = ("val_fewshot", "val", "test")
 F_EPOCHS: tuple[str, ...] = ("last", "best_test")
-TIP_TRAINERS: tuple[str, ...] = ("TipAdapter", "TipAdapterRAMT")
 DEFAULT_PROTOCOL = "default"
 OFFICIAL_PROTOCOL = "official"
+PROTOCOLS: tuple[str, ...] = (DEFAULT_PROTOCOL, OFFICIAL_PROTOCOL)
 # Datasets without a validation split, on which the official code searches on test.
 _OFFICIAL_TEST_SEARCH = ("ImageNet",)
 
@@ -53,6 +58,46 @@ def official_choice(dataset: str, finetune: bool = True) -> dict[str, str | None
         "search_split": "test" if dataset in _OFFICIAL_TEST_SEARCH else "val",
         "f_epoch": "best_test" if finetune else None,
     }
+
+
+def tip_trainers() -> tuple[str, ...]:
+    """Trainers with Tip-Adapter's selection: the ``tip_adapter`` method and the combinations hosted by it."""
+    return tuple(t for m in registered_methods() if "tip_adapter" in (m.key, m.host) for t in m.trainers)
+
+
+def protocol_options(protocol: str, dataset: str, finetune: bool) -> tuple[str, ...]:
+    """The ``TRAINER.TIP`` options of a protocol for a dataset (config or registry name) and variant.
+
+    ``default``: none (few-shot val search, last Tip-F epoch); ``official``: :func:`official_choice`.
+    """
+    if protocol == DEFAULT_PROTOCOL:
+        return ()
+    if protocol != OFFICIAL_PROTOCOL:
+        raise ValueError(f"unknown PROTOCOL '{protocol}' (use {' or '.join(PROTOCOLS)})")
+    choice = official_choice(DATASET_CONFIG_TO_REGISTRY.get(dataset, dataset), finetune)
+    opts = ("TRAINER.TIP.SEARCH_SPLIT", str(choice["search_split"]))
+    return opts + (("TRAINER.TIP.F_EPOCH", str(choice["f_epoch"])) if choice["f_epoch"] else ())
+
+
+def variant_folder(variant: str, protocol: str = DEFAULT_PROTOCOL) -> str:
+    """A Tip-Adapter variant's folder: ``tipf``, or ``tipf_official`` for another protocol (never reused
+    as, or skipped for, a default run)."""
+    return variant if protocol == DEFAULT_PROTOCOL else f"{variant}_{protocol}"
+
+
+def is_new_best(accuracy_now: float, best_so_far: float | None) -> bool:
+    """The official Tip-F epoch rule: keep an epoch when it *strictly* beats the best so far.
+
+    The official code starts from 0.0; ``None`` (no epoch yet) always accepts, so that an epoch is
+    kept even when every test accuracy is 0.
+    """
+    return best_so_far is None or accuracy_now > best_so_far
+
+
+def official_report_uses_epoch(best_epoch_accuracy: float, searched_accuracy: float) -> bool:
+    """The official Tip-F report: max(best-epoch test accuracy, searched test accuracy); True when the
+    best epoch's (initial beta/alpha) wins."""
+    return best_epoch_accuracy > searched_accuracy
 
 
 def protocol_description(search_split: str | None, f_epoch: str | None) -> str:
@@ -74,7 +119,7 @@ def selection_protocol(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     ``uses_test`` is True when test data chose anything (search split or Tip-F epoch).
     """
     trainer = str(cfg_get(cfg, "TRAINER.NAME", "") or "")
-    if trainer not in TIP_TRAINERS:
+    if trainer not in tip_trainers():
         return {
             "name": DEFAULT_PROTOCOL,
             "search_split": None,

@@ -27,7 +27,7 @@ from ramt.methods import (
     dataset_sort_key,
     method_sort_key,
 )
-from ramt.published import published_lookup
+from ramt.published import ZERO_SHOT, published_value
 
 __all__ = [
     "DEFAULT_SEEDS",
@@ -170,13 +170,12 @@ def fewshot_summary(df: pd.DataFrame, with_published: bool = True) -> pd.DataFra
     ok = ok.assign(selection=_selection_of(ok))
     if "uses_test" not in ok.columns:
         ok = ok.assign(uses_test=False)
-    pub = published_lookup() if with_published else {}
     out = []
     for (method, backbone, selection, dataset, shots), g in ok.groupby(
         ["method", "backbone", "selection", "dataset", "shots"], sort=False
     ):
         mean, std, n = seed_stats(g["accuracy"])
-        published = _published(pub, method, dataset, int(shots)) if with_published else None
+        published = _published(method, dataset, int(shots)) if with_published else None
         delta = mean - published if (published is not None and comparable(backbone)) else None
         seeds = " ".join(str(int(s)) for s in sorted(g["seed"].dropna().unique()))
         uses_test = bool(g["uses_test"].fillna(False).astype(bool).any())
@@ -204,35 +203,10 @@ def fewshot_summary(df: pd.DataFrame, with_published: bool = True) -> pd.DataFra
     return res.drop(columns=["_m", "_d", "_s"]).reset_index(drop=True)
 
 
-def _published(pub: dict, method: str, dataset: str, shots: int) -> float | None:
+def _published(method: str, dataset: str, shots: int) -> float | None:
+    """The published number our row label ``method`` is compared with (``PUBLISHED_NAME``), or None."""
     name = PUBLISHED_NAME.get(method)
-    if name is None:
-        return None
-    hit = pub.get((0 if name == "ZeroShotCLIP" else shots, name, dataset))
-    if hit is None or math.isnan(hit[0]):
-        return None
-    return hit[0]
-
-
-def _published_average(
-    pub: dict, method: str, shots: int, datasets: Sequence[str]
-) -> tuple[float | None, str]:
-    """The published average over exactly ``datasets`` (None if any of them has no published value).
-
-    With all 11 paper datasets this is the published ``Average``; otherwise the mean of the
-    published per-dataset values over the same datasets (flagged ``*``).
-    """
-    name = PUBLISHED_NAME.get(method)
-    if name is None or not datasets:
-        return None, ""
-    if set(datasets) == set(PAPER_DATASETS):
-        v = _published(pub, method, "Average", shots)
-        if v is not None:
-            return v, ""
-    vals = [_published(pub, method, d, shots) for d in datasets]
-    if any(v is None for v in vals):
-        return None, ""
-    return float(np.mean(vals)), "*"
+    return None if name is None else published_value(name, dataset, shots)
 
 
 def _ours_table(sub: pd.DataFrame, datasets: Sequence[str], notes: set[str]) -> list[list[str]]:
@@ -439,7 +413,8 @@ def fewshot_table_md(
 
 # ----------------------------------------------------------------------------- missing / crashed
 def missing_runs(df: pd.DataFrame, expected_seeds: Sequence[int] = DEFAULT_SEEDS) -> pd.DataFrame:
-    """Missing and crashed seeds: one row each (``kind`` = "missing" | "crashed" | "duplicate").
+    """Missing, crashed and conflicting seeds: one row each (``kind`` = "missing" | "crashed" | "conflict";
+    a conflict is two finished runs of one identity and seed, both listed).
 
     Groups are (protocol, method, dataset, shots, backbone, subsample) that have at least one run.
     Zero-shot CLIP has no seed level, so only its crashed runs are listed.
@@ -452,10 +427,10 @@ def missing_runs(df: pd.DataFrame, expected_seeds: Sequence[int] = DEFAULT_SEEDS
     group_key = key + (["selection"] if "selection" in df.columns else [])
     for vals, g in df.groupby(group_key, sort=True, dropna=False):
         base = dict(zip(key, vals))
-        for r in g[g["status"].isin(["crashed", "duplicate"])].itertuples(index=False):
+        for r in g[g["status"].isin(["crashed", "conflict"])].itertuples(index=False):
             seed = None if pd.isna(r.seed) else int(r.seed)
             out.append({"kind": r.status, **base, "seed": seed, "path": r.path})
-        if base["method"] == "ZeroShotCLIP" or base["method"] == "unknown":
+        if base["method"] in (ZERO_SHOT, "unknown"):
             continue
         seen = {int(s) for s in g["seed"].dropna()}
         for s in expected_seeds:
@@ -504,8 +479,11 @@ def missing_md(
             )
         n_m = int((miss["kind"] == "missing").sum())
         n_c = int((miss["kind"] == "crashed").sum())
-        n_d = int((miss["kind"] == "duplicate").sum())
-        lines.append(f"{n_m} missing, {n_c} crashed/unfinished, {n_d} superseded duplicate(s).")
+        n_d = int((miss["kind"] == "conflict").sum())
+        lines.append(
+            f"{n_m} missing, {n_c} crashed/unfinished, {n_d} in conflict (finished runs of the same "
+            "experiment and seed in two folders: keep one, move the other away; neither is averaged)."
+        )
         lines.append("")
         lines.append(_md_table(["Kind", "Protocol", "Method", "Dataset", "Shots", "Seed", "Path"], rows))
         lines.append("")
