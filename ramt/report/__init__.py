@@ -26,13 +26,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ramt.report.collect import TIDY_COLUMNS, collect_runs, parse_log, read_run
+from ramt.report.html import render_index
 from ramt.report.tables import (
     DEFAULT_SEEDS,
-    base2new_table_md,
-    dg_table_md,
+    base2new_blocks,
+    dg_blocks,
+    fewshot_blocks,
     fewshot_summary,
-    fewshot_table_md,
-    missing_md,
+    missing_blocks,
+    render_md,
 )
 
 __all__ = ["TIDY_COLUMNS", "build_parser", "collect_runs", "main", "parse_log", "read_run", "write_report"]
@@ -69,17 +71,18 @@ def write_report(
     summ = out / "fewshot_summary.csv"
     fewshot_summary(df, with_published=published).to_csv(summ, index=False, float_format="%.4f")
     files["fewshot_summary.csv"] = summ
-    _write(
-        "fewshot_table.md", fewshot_table_md(df, with_published=published, shots=shots, expected_seeds=seeds)
-    )
-    _write("missing.md", missing_md(df, seeds))
+    # Each section is built once as data; its .md file and the HTML page both render that data.
+    sections = [("Few-shot", "fewshot_table.md", fewshot_blocks(df, published, shots, seeds))]
     if not df.empty and (df["protocol"] == "base2new").any():
-        _write("base2new_table.md", base2new_table_md(df))
+        sections.append(("Base-to-new", "base2new_table.md", base2new_blocks(df)))
     if not df.empty and (df["protocol"] == "domain_generalisation").any():
-        _write("domain_generalisation_table.md", dg_table_md(df))
+        sections.append(("Domain generalisation", "domain_generalisation_table.md", dg_blocks(df)))
+    for _title, name, blocks in sections:
+        _write(name, render_md(blocks))
+    _write("missing.md", render_md(missing_blocks(df, seeds)))
     figures: list[tuple[str, str]] = []
     if plots and not df.empty:
-        from ramt.report.plots import plot_base2new, plot_dg, plot_fewshot
+        from ramt.report.plots import plot_base2new, plot_dg, plot_fewshot  # matplotlib: only with plots
 
         for p in plot_fewshot(df, out, with_published=published):
             files[p.name] = p
@@ -90,20 +93,9 @@ def write_report(
             if p.suffix == ".png":
                 figures.append((p.name, p.stem.replace("_", " ").capitalize()))
     figures.sort(key=lambda f: (not f[0].startswith("fewshot_average"), f[0]))
-    _write_index(out, files, figures, _write)
+    page = render_index("R-AMT suite: results report", [(t, b) for t, _n, b in sections], figures)
+    _write("index.html", page)
     return files
-
-
-def _write_index(out: Path, files: dict[str, Path], figures: list[tuple[str, str]], write) -> None:
-    from ramt.report.html import render_index
-
-    order = [
-        ("Few-shot", "fewshot_table.md"),
-        ("Base-to-new", "base2new_table.md"),
-        ("Domain generalisation", "domain_generalisation_table.md"),
-    ]
-    sections = [(name, files[f].read_text(encoding="utf-8")) for name, f in order if f in files]
-    write("index.html", render_index("R-AMT suite: results report", sections, figures))
 
 
 def build_parser() -> argparse.ArgumentParser:
