@@ -91,8 +91,14 @@ def recipe_stem(trainer: str, dataset: str, default: str = STEM_BACKBONE) -> str
     return recipe_config(trainer, dataset, default).split("/", 1)[1]
 
 
-def _config_arg(trainer: str, stem: str) -> tuple[str, str]:
-    return ("--config-file", f"configs/trainers/{trainer}/{stem}.yaml")
+def _shipped(trainer: str, stem: str) -> str:
+    return f"configs/trainers/{trainer}/{stem}.yaml"
+
+
+def _train_args(req: RunRequest, trainer: str, config: str, *opts: str) -> tuple[str, ...]:
+    """``--seed S --trainer T --dataset-config-file D --config-file C OPTS... DATASET.NUM_SHOTS K``."""
+    head = ("--seed", str(req.seed), "--trainer", trainer, *req.dataset_args(), "--config-file", config)
+    return (*head, *opts, "DATASET.NUM_SHOTS", str(req.shots))
 
 
 def _seed(req: RunRequest) -> str:
@@ -107,10 +113,21 @@ def _source(req: RunRequest) -> str:
     return METHOD_REGISTRY["ramt"].runs_for(replace(req, env=env))[0].folder
 
 
+def _source_opts(source: str) -> tuple[str, ...]:
+    return ("MASK.SOURCE_RUN", source) if source else ()
+
+
 def zero_shot_runs(method: Method, req: RunRequest) -> list[Run]:
     """``$OUTPUT/ZeroshotCLIP/<tag>/<dataset>`` (evaluation only, no seed level)."""
     trainer = method.trainers[0]
-    args = ("--trainer", trainer, *req.dataset_args(), *_config_arg(trainer, STEM_BACKBONE), "--eval-only")
+    args = (
+        "--trainer",
+        trainer,
+        *req.dataset_args(),
+        "--config-file",
+        _shipped(trainer, STEM_BACKBONE),
+        "--eval-only",
+    )
     return [Run(os.path.join(req.output, trainer, req.tag, req.dataset), args, test_log=True)]
 
 
@@ -119,16 +136,7 @@ def ramt_runs(method: Method, req: RunRequest) -> list[Run]:
     trainer = method.trainers[0]
     stem = recipe_stem(trainer, req.dataset)
     exp = req.env_value("EXP", f"{req.tag}_{req.shots}shots")
-    args = (
-        "--seed",
-        str(req.seed),
-        "--trainer",
-        trainer,
-        *req.dataset_args(),
-        *_config_arg(trainer, stem),
-        "DATASET.NUM_SHOTS",
-        str(req.shots),
-    )
+    args = _train_args(req, trainer, _shipped(trainer, stem))
     return [Run(os.path.join(req.output, req.dataset, trainer, exp, _seed(req)), args)]
 
 
@@ -146,23 +154,8 @@ def coop_runs(method: Method, req: RunRequest) -> list[Run]:
     if method.reuses == "ramt" and not two_stage:
         ctx += "_joint"
     source = _source(req) if two_stage else ""
-    args = (
-        "--seed",
-        str(req.seed),
-        "--trainer",
-        trainer,
-        *req.dataset_args(),
-        *_config_arg(trainer, stem),
-        "TRAINER.COOP.N_CTX",
-        nctx,
-        "TRAINER.COOP.CSC",
-        csc,
-        "TRAINER.COOP.CLASS_TOKEN_POSITION",
-        ctp,
-        "DATASET.NUM_SHOTS",
-        str(req.shots),
-        *(("MASK.SOURCE_RUN", source) if source else ()),
-    )
+    coop = ("TRAINER.COOP.N_CTX", nctx, "TRAINER.COOP.CSC", csc, "TRAINER.COOP.CLASS_TOKEN_POSITION", ctp)
+    args = _train_args(req, trainer, _shipped(trainer, stem), *coop) + _source_opts(source)
     folder = os.path.join(req.output, req.dataset, trainer, f"{req.tagged(stem)}_{req.shots}shots", ctx)
     return [Run(os.path.join(folder, _seed(req)), args, source=source)]
 
@@ -179,20 +172,9 @@ def tip_runs(method: Method, req: RunRequest) -> list[Run]:
     for variant in req.env_value("VARIANTS", "tip tipf").split():
         if variant not in ("tip", "tipf"):
             raise ValueError(f"unknown Tip-Adapter variant '{variant}' in VARIANTS (use tip or tipf)")
-        args = (
-            "--seed",
-            str(req.seed),
-            "--trainer",
-            trainer,
-            *req.dataset_args(),
-            *_config_arg(trainer, stem),
-            "TRAINER.TIP.FINETUNE",
-            str(variant == "tipf"),
-            *protocol_options(protocol, req.dataset, finetune=variant == "tipf"),
-            "DATASET.NUM_SHOTS",
-            str(req.shots),
-            *(("MASK.SOURCE_RUN", source) if source else ()),
-        )
+        finetune = variant == "tipf"
+        tip = ("TRAINER.TIP.FINETUNE", str(finetune), *protocol_options(protocol, req.dataset, finetune))
+        args = _train_args(req, trainer, _shipped(trainer, stem), *tip) + _source_opts(source)
         folder = os.path.join(
             req.output, req.dataset, trainer, f"{req.tag}_{req.shots}shots", variant_folder(variant, protocol)
         )
@@ -208,7 +190,7 @@ def _config_of(method: Method, req: RunRequest) -> tuple[str, str]:
         return config, stem
     trainer, _, stem = config.partition("/")
     stem = recipe_stem(trainer, req.dataset, stem)
-    return f"configs/trainers/{trainer}/{stem}.yaml", stem
+    return _shipped(trainer, stem), stem
 
 
 def default_runs(method: Method, req: RunRequest) -> list[Run]:
@@ -219,18 +201,7 @@ def default_runs(method: Method, req: RunRequest) -> list[Run]:
         args = ("--trainer", trainer, *req.dataset_args(), "--config-file", config, "--eval-only")
         return [Run(os.path.join(req.output, trainer, req.tag, req.dataset), args, test_log=True)]
     source = _source(req) if method.reuses == "ramt" else ""
-    args = (
-        "--seed",
-        str(req.seed),
-        "--trainer",
-        trainer,
-        *req.dataset_args(),
-        "--config-file",
-        config,
-        "DATASET.NUM_SHOTS",
-        str(req.shots),
-        *(("MASK.SOURCE_RUN", source) if source else ()),
-    )
+    args = _train_args(req, trainer, config) + _source_opts(source)
     folder = os.path.join(
         req.output, req.dataset, trainer, f"{req.tagged(stem)}_{req.shots}shots", _seed(req)
     )
