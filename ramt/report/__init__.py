@@ -3,7 +3,8 @@
 ``write_report`` walks an output tree (every method's run folders), reads each run
 (``results.json``, else ``log.txt``), and writes next to each other in the report folder:
 
-- ``results_tidy.csv``: one row per run (finished, crashed or superseded);
+- ``results_tidy.csv``: one row per run (finished, crashed or in conflict), with its identity columns
+  (``identity``, ``experiment``, ``variant``: ``ramt.report.variants``);
 - ``fewshot_summary.csv``: mean/std/n per (method, backbone, dataset, shots), with the
   published value and the delta;
 - ``fewshot_table.md``: the paper-style table(s), optionally with the published numbers;
