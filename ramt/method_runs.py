@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Run",
+    "folder_component",
     "RunRequest",
     "coop_runs",
     "default_runs",
@@ -36,6 +37,14 @@ __all__ = [
 STEM_BACKBONE = "vit_b16"
 
 
+def folder_component(name: str, what: str) -> str:
+    """``name`` when it is one plain folder name (no ``/``, not ``.`` or ``..``), else ValueError: a run
+    folder never leaves OUTPUT through a dataset or EXP name."""
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
+        raise ValueError(f"{what} must be one folder name inside OUTPUT (no '/', '.' or '..'), got {name!r}")
+    return name
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """The inputs of a run-folder rule: output root, dataset (config name), shots, seed, the
@@ -47,6 +56,9 @@ class RunRequest:
     seed: Optional[int] = None
     opts: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        folder_component(self.dataset, "DATASET")
 
     @property
     def tag(self) -> str:
@@ -135,7 +147,7 @@ def ramt_runs(method: Method, req: RunRequest) -> list[Run]:
     """``$OUTPUT/<dataset>/RAMT/<EXP or tag_Kshots>/seed<S>`` with the dataset's own recipe if any."""
     trainer = method.trainers[0]
     stem = recipe_stem(trainer, req.dataset)
-    exp = req.env_value("EXP", f"{req.tag}_{req.shots}shots")
+    exp = folder_component(req.env_value("EXP", f"{req.tag}_{req.shots}shots"), "EXP")
     args = _train_args(req, trainer, _shipped(trainer, stem))
     return [Run(os.path.join(req.output, req.dataset, trainer, exp, _seed(req)), args)]
 

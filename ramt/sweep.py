@@ -177,7 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run or args.status:
         from ramt.sweep_status import format_marked_jobs, format_status, job_states
 
-        states = job_states(jobs)
+        try:
+            states = job_states(jobs)
+        except ValueError as exc:  # a dataset or EXP name that would leave OUTPUT
+            print(f"ERROR: {exc}", file=sys.stderr)
+            return 2
         text = (
             format_status(states, gpus=len(args.gpus or []))
             if args.status

@@ -149,3 +149,22 @@ def test_run_dir_command_gives_the_script_folders(tmp_path):
     assert run_dir("zsclip", "dtd")[1] == [str(tmp_path / "ZeroshotCLIP/vit_b16/dtd")]
     rc, _, err = run_dir("ramt", "dtd", "many", "3")
     assert rc == 2 and err.startswith("ERROR: SHOTS must be a non-negative integer")
+
+
+def test_no_run_folder_outside_output(tmp_path):
+    """EXP and dataset names are single folder names: ``..`` or ``/`` is one ERROR, nothing written."""
+    import os
+    import subprocess
+    import sys
+
+    for env_exp, dataset in (("../../escaped", "dtd"), ("", "../trainers/RAMT/vit_b16")):
+        env = dict(os.environ, OUTPUT=str(tmp_path / "out"), EXP=env_exp, PYTHON=sys.executable)
+        res = subprocess.run(
+            ["bash", "scripts/ramt/main.sh", dataset, "4"], env=env, capture_output=True, text=True
+        )
+        assert res.returncode == 2 and res.stderr.startswith("ERROR: ") and "Traceback" not in res.stderr
+    assert (
+        not (tmp_path / "out").exists()
+        and list(tmp_path.iterdir()) == []
+        or not any(tmp_path.rglob("log.txt"))
+    )

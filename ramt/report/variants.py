@@ -65,8 +65,10 @@ def _default_folders(rec: Mapping[str, Any], config: Mapping[str, Any]) -> list[
     selection = str(rec.get("selection") or "default")
     env["PROTOCOL"] = selection if selection in PROTOCOLS else "default"
     seed = rec.get("seed")
-    request = RunRequest("", str(rec.get("dataset_config") or ""), rec.get("shots"), seed, tuple(opts), env)
     try:
+        request = RunRequest(
+            "", str(rec.get("dataset_config") or ""), rec.get("shots"), seed, tuple(opts), env
+        )
         return [Path(r.folder).parts for r in method.runs_for(request)]
     except (ValueError, KeyError, TypeError, OSError):
         return []
