@@ -5,10 +5,12 @@ A run's identity is its settings (the resolved config minus paths and the seed, 
 empty when the run sits in its method's default folder, from the registry's run-folder rule) and
 its backbone. Within one table cell (protocol, method, dataset, shots, backbone, classes, selection):
 
-- one identity: the method's row, as before;
-- several: the identity in the default folder is the method's row (the headline); every other one
-  is its own row ``<method> (<what differs>)``, e.g. ``R-AMT (MASK.GDR_LAMBDA=0.9)`` or
-  ``R-AMT (EXP=tiny_4shots_lam)``, which no published number is compared with;
+- the headline (the method's row) is the one identity in the default folder, or the one whose label
+  already names it (``AMT`` in its own ``EXP`` folder); for other protocols (base-to-new,
+  evaluation), which have no default folder, the one identity of the cell;
+- every other identity is its own row ``<method> (<what differs>)``, e.g.
+  ``R-AMT (MASK.GDR_LAMBDA=0.9)`` next to the default run, or ``R-AMT (EXP=tiny_4shots_lam)`` for a
+  run alone in its own folder; no published number is compared with it;
 - two finished runs of one identity and seed are both marked ``conflict`` (listed with both folders
   in ``missing.md``, averaged nowhere): nothing is deduplicated silently.
 """
@@ -75,12 +77,25 @@ def _default_folders(rec: Mapping[str, Any], config: Mapping[str, Any]) -> list[
 
 
 def experiment_folder(rec: Mapping[str, Any], config: Mapping[str, Any]) -> str:
-    """``""`` for a run in its method's default folder, else its experiment folder's name (``EXP``)."""
+    """``""`` for a run in its method's default folder, else its experiment folder's name (``EXP``).
+
+    Only few-shot runs of a registered method have a default folder (the registry's rule); other
+    protocols (base-to-new, evaluation) and unknown trainers get ``""``.
+    """
+    if rec.get("protocol") != "fewshot" or method_for_trainer(str(rec.get("trainer") or "")) is None:
+        return ""
     path = Path(str(rec["path"]))
     for parts in _default_folders(rec, config):
         if parts and path.parts[-len(parts) :] == parts:
             return ""
     return path.parent.name if _SEED_DIR.match(path.name) else path.name
+
+
+def _named_variant(rec: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
+    """True when the run's label already names what it is (``AMT``, ``R-MMT``: not its method's default
+    label ``R-AMT``), so that its own EXP folder cannot pass it off as the default recipe."""
+    method = method_for_trainer(str(rec.get("trainer") or ""))
+    return method is not None and method.label(config) != method.label(None)
 
 
 def _value(v: Any) -> str:
@@ -105,6 +120,7 @@ def assign_variants(records: list[dict[str, Any]], configs: list[Mapping[str, An
     conflicts (see the module docstring); ``configs[i]`` is the config of ``records[i]``."""
     groups: dict[tuple, dict[tuple[str, str], list[int]]] = {}
     own_settings: dict[tuple[str, str], dict[str, Any]] = {}
+    candidate: dict[tuple[str, str], bool] = {}
     for i, (rec, config) in enumerate(zip(records, configs)):
         values = settings(config)
         rec["identity"] = _digest(values)
@@ -112,14 +128,13 @@ def assign_variants(records: list[dict[str, Any]], configs: list[Mapping[str, An
         rec["variant"] = ""
         ident = (rec["identity"], rec["experiment"])
         own_settings.setdefault(ident, values)
+        candidate.setdefault(ident, rec["experiment"] == "" or _named_variant(rec, config))
         groups.setdefault(tuple(rec[c] for c in CELL), {}).setdefault(ident, []).append(i)
     for idents in groups.values():
         for members in idents.values():
             _mark_conflicts(records, members)
-        if len(idents) < 2:
-            continue
-        defaults = [ident for ident in idents if ident[1] == ""]
-        headline = defaults[0] if len(defaults) == 1 else None
+        headlines = [ident for ident in idents if candidate[ident]]
+        headline = headlines[0] if len(headlines) == 1 else None
         for ident, members in idents.items():
             if ident == headline:
                 continue

@@ -27,7 +27,7 @@ def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("pipe")
     for seed, acc in ((1, 50.0), (2, 52.0)):
         folder = write_run(
-            out / "caltech101/RAMT/odd_16shots" / f"seed{seed}",
+            out / "caltech101/RAMT/vit_b16_16shots" / f"seed{seed}",
             make_cfg("RAMT", "caltech101", 16, seed),
             result=acc,
             json_result=acc,

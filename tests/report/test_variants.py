@@ -94,3 +94,20 @@ def test_same_identity_and_seed_twice_is_a_conflict_naming_both_folders(tmp_path
     md = fewshot_table_md(df)
     assert "2 in conflict" in md and str(a) in md and str(b) in md
     assert "No finished few-shot runs found." in md  # neither is averaged
+
+
+def test_a_lone_run_outside_the_default_folder_is_not_the_headline(tmp_path):
+    """Alone in its own EXP folder, a lambda variant is labelled by the folder (never compared with the
+    published R-AMT); an AMT run there keeps its own label (it names what it is) and its comparison."""
+    out = tmp_path / "out"
+    write_run(out / "caltech101/RAMT/vit_b16_16shots_lam/seed1", _variant_cfg(1), result=15.0)
+    amt = make_cfg("RAMT", "caltech101", 16, 1, gdr=False)
+    write_run(out / "caltech101/RAMT/vit_b16_16shots_amt/seed1", amt, result=14.0)
+    df = collect_runs(out)
+    assert dict(zip(df["method"], df["accuracy"])) == {"AMT": 14.0, "R-AMT (EXP=vit_b16_16shots_lam)": 15.0}
+    compared = table_under(
+        fewshot_table_md(df, with_published=True, shots=[16]), "### 16 shots: ours vs published"
+    )
+    assert "AMT (ours)" in compared and not any(
+        label.startswith("R-AMT") and "(ours)" in label for label in compared
+    )
