@@ -17,21 +17,39 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from ramt.catalogue import CATALOGUE
+from ramt.method_runs import (
+    Run,
+    RunRequest,
+    amt_runs,
+    combination_runs,
+    coop_runs,
+    default_runs,
+    ramt_runs,
+    tip_runs,
+    zero_shot_runs,
+)
 
 __all__ = [
+    "FAMILY_COLOURS",
     "METHOD_REGISTRY",
     "Method",
+    "Run",
+    "RunRequest",
+    "family_colour",
+    "method_for_label",
     "load_plugins",
     "method_for_trainer",
     "register_combination",
     "register_method",
     "combination_method",
     "COMBINED_HOSTS",
+    "PluginError",
     "registered_methods",
     "with_masks",
     "COMPARABLE_BACKBONE",
@@ -134,6 +152,32 @@ def tip_host(cfg: Mapping[str, Any] | None) -> str:
 
 
 Label = Callable[[Optional[Mapping[str, Any]]], str]
+RunRule = Callable[["Method", RunRequest], list[Run]]
+
+# One colour per method family: Okabe & Ito (2008), colour-blind safe; yellow is left out
+# (unreadable on white). A family not listed gets a fixed colour of PALETTE from its name.
+FAMILY_COLOURS: dict[str, str] = {
+    "Zero-shot CLIP": "#000000",
+    "CoOp": "#0072B2",
+    "Tip-Adapter": "#E69F00",
+    "Mask tuning": "#D55E00",
+    "CoOp + mask tuning": "#56B4E9",
+    "Tip-Adapter + mask tuning": "#CC79A7",
+    "Linear probe": "#009E73",
+    "CoCoOp": "#3969AC",
+    "ProGrad": "#7F3C8D",
+    "VPT-deep": "#11A579",
+    "UPT": "#80BA5A",
+}
+PALETTE: tuple[str, ...] = ("#009E73", "#999999", "#7F3C8D", "#11A579", "#3969AC", "#F2B701", "#80BA5A")
+ROLES: tuple[str, ...] = ("zero-shot", "mask", "host", "combination")
+
+
+def family_colour(family: str) -> str:
+    """The colour of a method family: its entry in ``FAMILY_COLOURS``, else a palette colour fixed by its name."""
+    if family in FAMILY_COLOURS:
+        return FAMILY_COLOURS[family]
+    return PALETTE[zlib.crc32(family.encode("utf-8")) % len(PALETTE)]
 
 
 def fixed(label: str) -> Label:
@@ -163,7 +207,11 @@ class Method:
     - ``script``: the runner command the sweep calls with ``DATASET [K]`` (default
       ``scripts/<key>/main.sh``; a two-stage combination may use ``scripts/combination.sh <key>``).
     - ``per_shot``: False for a method run once per dataset (zero-shot CLIP).
-    - ``host``: for a combination, the key of the host method it runs on the masks.
+    - ``family``: the colour family in the plots (default: the key; variants of a method share it).
+    - ``host``: the key of the host method of a combination (``coop_ramt`` -> ``coop``).
+    - ``run_rule``: ``rule(method, RunRequest) -> [Run]``, its run folders and train.py arguments
+      (default :func:`ramt.method_runs.default_runs`:
+      ``$OUTPUT/<dataset>/<TRAINER>/<config stem, vit_b16 -> tag>_<K>shots/seed<S>``).
     """
 
     key: str
@@ -176,7 +224,34 @@ class Method:
     config: str = ""
     script: str = ""
     per_shot: bool = True
+    family: str = ""
     host: Optional[str] = None
+    run_rule: Optional[RunRule] = None
+
+    def __post_init__(self) -> None:
+        if not self.family:
+            object.__setattr__(self, "family", self.key)
+
+    @property
+    def role(self) -> str:
+        """``zero-shot`` (stage 0), ``mask`` (R-AMT), ``combination`` (reuses R-AMT) or ``host``."""
+        if self.stage == 0:
+            return "zero-shot"
+        if self.key == "ramt":
+            return "mask"
+        if self.reuses == "ramt" or self.host is not None:
+            return "combination"
+        return "host"
+
+    @property
+    def colour(self) -> str:
+        return family_colour(self.family)
+
+    def runs_for(self, request: RunRequest) -> list[Run]:
+        """The run folders (and train.py arguments) of one (dataset, shots, seed) of this method."""
+        if not request.methods:
+            request = replace(request, methods=METHOD_REGISTRY)
+        return (self.run_rule or default_runs)(self, request)
 
 
 METHOD_REGISTRY: dict[str, Method] = {}
@@ -219,7 +294,8 @@ COMBINATION_SUFFIX = "RAMT"
 
 def combination_method(host: Method, key: str = "") -> Method:
     """The two-stage ``<host>+R-AMT`` entry of a host method: trainers ``<Host>RAMT`` (created on
-    demand by ``ramt.trainers.compose``), the host's config, run by ``scripts/combination.sh``."""
+    demand by ``ramt.trainers.compose``), the host's config and run folders under the combination's
+    trainer (:func:`ramt.method_runs.combination_runs`), run by ``scripts/combination.sh``."""
     key = key or f"{host.key}_ramt"
     return Method(
         key,
@@ -231,7 +307,9 @@ def combination_method(host: Method, key: str = "") -> Method:
         config=host.config,
         script=f"scripts/combination.sh {key}",
         per_shot=host.per_shot,
+        family=f"{host.family} + mask tuning",
         host=host.key,
+        run_rule=combination_runs,
     )
 
 
@@ -251,6 +329,20 @@ def method_for_trainer(trainer: str) -> Optional[Method]:
     return _BY_TRAINER.get(trainer)
 
 
+def method_for_label(label: str) -> Optional[Method]:
+    """The method whose labels include ``label`` (a variant row ``R-AMT (KEY=V)`` counts as ``R-AMT``)."""
+    base = base_label(label)
+    for method in registered_methods():
+        if base in method.labels:
+            return method
+    return None
+
+
+def base_label(label: str) -> str:
+    """``R-AMT (MASK.GDR_LAMBDA=0.9)`` -> ``R-AMT``: the method label of a variant row."""
+    return label.split(" (", 1)[0]
+
+
 # Our label -> the method name of the published table it is compared with (filled from the
 # registry; docs/BASELINES.md section 3: the published "Tip-Adapter" row is read as Tip-Adapter-F).
 PUBLISHED_NAME: dict[str, str] = {}
@@ -268,6 +360,8 @@ for _m in (
         stage=0,
         config="ZeroshotCLIP/vit_b16",
         per_shot=False,
+        family="Zero-shot CLIP",
+        run_rule=zero_shot_runs,
     ),
     Method(
         "linear_probe",
@@ -276,10 +370,26 @@ for _m in (
         ("LinearProbeCLIP",),
         {"LinearProbeCLIP": "LinearProbeCLIP"},
         config="LinearProbeCLIP/vit_b16",
+        family="Linear probe",
     ),
-    Method("coop", ("CoOp",), fixed("CoOp"), ("CoOp",), {"CoOp": "CoOp"}, config="CoOp/vit_b16"),
     Method(
-        "cocoop", ("CoCoOp",), fixed("CoCoOp"), ("CoCoOp",), {}, config="CoCoOp/vit_b16_c4_ep10_batch1_ctxv1"
+        "coop",
+        ("CoOp",),
+        fixed("CoOp"),
+        ("CoOp",),
+        {"CoOp": "CoOp"},
+        config="CoOp/vit_b16",
+        family="CoOp",
+        run_rule=coop_runs,
+    ),
+    Method(
+        "cocoop",
+        ("CoCoOp",),
+        fixed("CoCoOp"),
+        ("CoCoOp",),
+        {},
+        config="CoCoOp/vit_b16_c4_ep10_batch1_ctxv1",
+        family="CoCoOp",
     ),
     Method(
         "prograd",
@@ -288,9 +398,19 @@ for _m in (
         ("ProGrad",),
         {"ProGrad": "ProGrad"},
         config="ProGrad/vit_b16",
+        family="ProGrad",
+        run_rule=coop_runs,
     ),
-    Method("vpt", ("VPT",), fixed("VPT-deep"), ("VPT-deep",), {"VPT-deep": "VPT-deep"}, config="VPT/vit_b16"),
-    Method("upt", ("UPT",), fixed("UPT"), ("UPT",), {"UPT": "UPT"}, config="UPT/vit_b16"),
+    Method(
+        "vpt",
+        ("VPT",),
+        fixed("VPT-deep"),
+        ("VPT-deep",),
+        {"VPT-deep": "VPT-deep"},
+        config="VPT/vit_b16",
+        family="VPT-deep",
+    ),
+    Method("upt", ("UPT",), fixed("UPT"), ("UPT",), {"UPT": "UPT"}, config="UPT/vit_b16", family="UPT"),
     Method(
         "tip_adapter",
         ("TipAdapter",),
@@ -298,6 +418,8 @@ for _m in (
         ("Tip-Adapter", "Tip-Adapter-F"),
         {"Tip-Adapter-F": "Tip-Adapter"},
         config="TipAdapter/vit_b16",
+        family="Tip-Adapter",
+        run_rule=tip_runs,
     ),
     Method(
         "ramt",
@@ -307,6 +429,8 @@ for _m in (
         {"R-AMT": "R-AMT", "AMT": "AMT"},
         stage=1,
         config="RAMT/vit_b16",
+        family="Mask tuning",
+        run_rule=ramt_runs,
     ),
     Method(
         "amt",  # R-AMT without GDR in its own folder (scripts/amt/main.sh); its runs are RAMT's
@@ -316,6 +440,8 @@ for _m in (
         stage=1,
         config="RAMT/vit_b16",
         script="scripts/amt/main.sh",
+        family="Mask tuning",
+        run_rule=amt_runs,
     ),
     Method(
         "coop_ramt",
@@ -326,6 +452,9 @@ for _m in (
         stage=3,
         reuses="ramt",
         config="CoOpRAMT/vit_b16",
+        family="CoOp + mask tuning",
+        host="coop",
+        run_rule=coop_runs,
     ),
     Method(
         "tip_adapter_ramt",
@@ -336,6 +465,9 @@ for _m in (
         stage=3,
         reuses="ramt",
         config="TipAdapterRAMT/vit_b16",
+        family="Tip-Adapter + mask tuning",
+        host="tip_adapter",
+        run_rule=tip_runs,
     ),
 ):
     register_method(_m)
@@ -427,7 +559,7 @@ def method_sort_key(label: str) -> tuple[int, str]:
     """Sort key putting labels in registry order (``METHOD_ORDER`` first), unknown ones after, alphabetically."""
     order = [lab for m in registered_methods() for lab in m.labels]
     try:
-        return (order.index(label), label)
+        return (order.index(base_label(label)), label)
     except ValueError:
         return (len(order), label)
 
@@ -441,11 +573,43 @@ def dataset_sort_key(paper_name: str) -> tuple[int, str]:
         return (len(order), paper_name)
 
 
+def run_request(method: Method, words: Sequence[str], env: Optional[Mapping[str, str]] = None) -> RunRequest:
+    """``DATASET [SHOTS SEED] [KEY VALUE ...]`` of the ``run-dir``/``runs`` commands -> a RunRequest."""
+    env = dict(os.environ if env is None else env)
+    words = list(words)
+    need = 3 if method.per_shot else 1
+    if len(words) < need or (len(words) - need) % 2:
+        shots = " SHOTS SEED" if method.per_shot else ""
+        raise ValueError(f"usage: python -m ramt.methods run-dir {method.key} DATASET{shots} [KEY VALUE ...]")
+    shots = seed = None
+    if method.per_shot:
+        for name, value in (("SHOTS", words[1]), ("SEED", words[2])):
+            if not value.isdigit():
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        shots, seed = int(words[1]), int(words[2])
+    return RunRequest(env.get("OUTPUT") or "./output", words[0], shots, seed, tuple(words[need:]), env)
+
+
+def _run_line(run: Run) -> str:
+    """One line of ``runs``: folder, ``--test-log`` or ``-``, the reused run or ``-``, the train.py arguments."""
+    fields = [run.folder, "--test-log" if run.test_log else "-", run.source or "-", *run.args]
+    bad = [f for f in fields if "\t" in f or "\n" in f or not f]
+    if bad:
+        raise ValueError(f"a run-folder field holds a tab, a newline or nothing: {bad[0]!r}")
+    return "\t".join(fields)
+
+
 def _main(argv: Optional[list[str]] = None) -> int:
-    """``python -m ramt.methods show KEY``: ``<trainer> <config>`` of a registered method (for scripts)."""
-    p = argparse.ArgumentParser(prog="python -m ramt.methods")
-    p.add_argument("command", choices=["show", "list"])
+    """``python -m ramt.methods show|list|info|run-dir|runs``: registry facts for the runner scripts."""
+    p = argparse.ArgumentParser(
+        prog="python -m ramt.methods",
+        description="show KEY: '<trainer> <config>'; info KEY: family, role, colour; "
+        "run-dir KEY DATASET [SHOTS SEED] [KEY VALUE ...]: the run folder(s) (OUTPUT, EXP, ... from the "
+        "environment); runs ...: the same with the train.py arguments, tab-separated (for scripts/common.sh)",
+    )
+    p.add_argument("command", choices=["show", "list", "info", "run-dir", "runs"])
     p.add_argument("key", nargs="?", default="")
+    p.add_argument("words", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
     load_plugins()
     if args.command == "list":
@@ -459,7 +623,19 @@ def _main(argv: Optional[list[str]] = None) -> int:
             file=sys.stderr,
         )
         return 2
-    print(method.trainers[0], method.config)
+    if args.command == "show":
+        print(method.trainers[0], method.config)
+        return 0
+    if args.command == "info":
+        print(f"key {method.key}\nfamily {method.family}\nrole {method.role}\ncolour {method.colour}")
+        return 0
+    try:
+        runs = method.runs_for(run_request(method, args.words))
+        lines = [r.folder if args.command == "run-dir" else _run_line(r) for r in runs]
+    except ValueError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
     return 0
 
 

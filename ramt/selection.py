@@ -19,26 +19,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ramt.methods import cfg_get
+from ramt.methods import cfg_get, registered_methods
+from ramt.tip_protocol import (
+    DEFAULT_PROTOCOL,
+    F_EPOCHS,
+    OFFICIAL_PROTOCOL,
+    PROTOCOLS,
+    SEARCH_SPLITS,
+    official_choice,
+    protocol_options,
+    variant_folder,
+)
 
 __all__ = [
     "DEFAULT_PROTOCOL",
     "F_EPOCHS",
     "OFFICIAL_PROTOCOL",
+    "PROTOCOLS",
     "SEARCH_SPLITS",
-    "TIP_TRAINERS",
+    "is_new_best",
     "official_choice",
+    "official_report_uses_epoch",
     "protocol_description",
+    "protocol_options",
     "selection_protocol",
+    "tip_trainers",
+    "variant_folder",
 ]
-
-SEARCH_SPLITS: tuple[str, ...] = ("val_fewshot", "val", "test")
-F_EPOCHS: tuple[str, ...] = ("last", "best_test")
-TIP_TRAINERS: tuple[str, ...] = ("TipAdapter", "TipAdapterRAMT")
-DEFAULT_PROTOCOL = "default"
-OFFICIAL_PROTOCOL = "official"
-# Datasets without a validation split, on which the official code searches on test.
-_OFFICIAL_TEST_SEARCH = ("ImageNet",)
 
 
 def _as_bool(value: Any) -> bool:
@@ -47,12 +54,24 @@ def _as_bool(value: Any) -> bool:
     return bool(value)
 
 
-def official_choice(dataset: str, finetune: bool = True) -> dict[str, str | None]:
-    """The official code's choices for a dataset (registry name): search split and Tip-F epoch."""
-    return {
-        "search_split": "test" if dataset in _OFFICIAL_TEST_SEARCH else "val",
-        "f_epoch": "best_test" if finetune else None,
-    }
+def tip_trainers() -> tuple[str, ...]:
+    """Trainers with Tip-Adapter's selection: the ``tip_adapter`` method and the combinations hosted by it."""
+    return tuple(t for m in registered_methods() if "tip_adapter" in (m.key, m.host) for t in m.trainers)
+
+
+def is_new_best(accuracy_now: float, best_so_far: float | None) -> bool:
+    """The official Tip-F epoch rule: keep an epoch when it *strictly* beats the best so far.
+
+    The official code starts from 0.0; ``None`` (no epoch yet) always accepts, so that an epoch is
+    kept even when every test accuracy is 0.
+    """
+    return best_so_far is None or accuracy_now > best_so_far
+
+
+def official_report_uses_epoch(best_epoch_accuracy: float, searched_accuracy: float) -> bool:
+    """The official Tip-F report: max(best-epoch test accuracy, searched test accuracy); True when the
+    best epoch's (initial beta/alpha) wins."""
+    return best_epoch_accuracy > searched_accuracy
 
 
 def protocol_description(search_split: str | None, f_epoch: str | None) -> str:
@@ -74,7 +93,7 @@ def selection_protocol(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     ``uses_test`` is True when test data chose anything (search split or Tip-F epoch).
     """
     trainer = str(cfg_get(cfg, "TRAINER.NAME", "") or "")
-    if trainer not in TIP_TRAINERS:
+    if trainer not in tip_trainers():
         return {
             "name": DEFAULT_PROTOCOL,
             "search_split": None,

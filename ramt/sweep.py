@@ -19,384 +19,49 @@ runner (``run_local``) or an executor (``submit_slurm``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
-import subprocess
 import sys
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ramt.clip.backbones import tag_from_options
-from ramt.methods import FEWSHOT_DATASETS, METHOD_REGISTRY, load_plugins, registered_methods
+from ramt.methods import FEWSHOT_DATASETS, load_plugins
+from ramt.sweep_plan import (
+    ALL_SHOTS,
+    COMBINATIONS,
+    DEFAULT_SEEDS,
+    METHODS,
+    PAPER_SHOTS,
+    Job,
+    build_jobs,
+    format_job_list,
+    job_name,
+    sweep_methods,
+    worker_jobs,
+)
+from ramt.sweep_run import ShellCommand, make_slurm_executor, run_local, submit_slurm, subprocess_runner
 
 __all__ = [
     "ALL_SHOTS",
     "COMBINATIONS",
+    "DEFAULT_SEEDS",
     "METHODS",
+    "PAPER_SHOTS",
     "Job",
     "ShellCommand",
     "build_jobs",
     "format_job_list",
+    "job_name",
     "main",
     "make_slurm_executor",
     "run_local",
     "submit_slurm",
+    "subprocess_runner",
+    "sweep_methods",
     "worker_jobs",
 ]
-
-
-def sweep_methods() -> tuple[str, ...]:
-    """Every registered method key, in run order (by stage; a combination after the run it reuses)."""
-    return tuple(m.key for m in sorted(registered_methods(), key=lambda m: m.stage))
-
-
-# The shipped methods (from the method registry, ``ramt.methods``), in run order, and the
-# combinations among them (the methods that reuse another method's finished run).
-METHODS: tuple[str, ...] = sweep_methods()
-COMBINATIONS: tuple[str, ...] = tuple(m.key for m in registered_methods() if m.reuses)
-ALL_SHOTS: tuple[int, ...] = (16, 8, 4, 2, 1)
-PAPER_SHOTS: tuple[int, ...] = (16,)
-DEFAULT_SEEDS: tuple[int, ...] = (1, 2, 3)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One runner-script call. ``deps`` are names of jobs that must succeed first."""
-
-    name: str
-    method: str
-    dataset: str
-    shots: int | None
-    seed: int | None
-    argv: tuple[str, ...]
-    env: tuple[tuple[str, str], ...] = ()
-    deps: tuple[str, ...] = field(default=())
-
-    @property
-    def env_dict(self) -> dict[str, str]:
-        return dict(self.env)
-
-    def command(self) -> str:
-        """The shell command line, e.g. ``SEEDS=1 bash scripts/ramt/main.sh caltech101 16``."""
-        prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env)
-        cmd = shlex.join(self.argv)
-        return f"{prefix} {cmd}" if prefix else cmd
-
-
-def job_name(method: str, dataset: str, shots: int | None = None, seed: int | None = None) -> str:
-    if shots is None:
-        return f"{method}/{dataset}"
-    return f"{method}/{dataset}/{shots}shots/seed{seed}"
-
-
-def build_jobs(
-    methods: Sequence[str] = METHODS,
-    datasets: Sequence[str] = FEWSHOT_DATASETS,
-    shots: Sequence[int] = PAPER_SHOTS,
-    seeds: Sequence[int] = DEFAULT_SEEDS,
-    extra: Sequence[str] = (),
-    env: Mapping[str, str] | None = None,
-    scripts_dir: str = "scripts",
-) -> list[Job]:
-    """The ordered job list of a grid (pure: nothing is run or read).
-
-    ``extra`` are trailing ``KEY VALUE`` config overrides given to every job; ``env`` holds extra
-    environment variables for every job (e.g. ``OUTPUT``, ``DATA``). A combination depends on the
-    R-AMT job of the same (dataset, K, seed) when R-AMT is part of the grid (otherwise its script
-    trains the R-AMT run it needs itself).
-    """
-    unknown = [m for m in methods if m not in METHOD_REGISTRY]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {list(sweep_methods())}")
-    if len(extra) % 2:
-        raise ValueError(f"extra config overrides must be KEY VALUE pairs, got {list(extra)}")
-    base_env = tuple((k, str(v)) for k, v in (env or {}).items())
-    run_order = sweep_methods()
-    ordered = sorted(dict.fromkeys(methods), key=run_order.index)
-    extra = tuple(str(x) for x in extra)
-    jobs: list[Job] = []
-    for method in ordered:
-        entry = METHOD_REGISTRY[method]
-        script = tuple(shlex.split(entry.script)) if entry.script else (f"{scripts_dir}/{method}/main.sh",)
-        for dataset in datasets:
-            if not entry.per_shot:
-                jobs.append(
-                    Job(
-                        job_name(method, dataset),
-                        method,
-                        dataset,
-                        None,
-                        None,
-                        ("bash", *script, dataset, *extra),
-                        base_env,
-                    )
-                )
-                continue
-            for k in shots:
-                for s in seeds:
-                    deps: tuple[str, ...] = ()
-                    if entry.reuses and entry.reuses in ordered:
-                        deps = (job_name(entry.reuses, dataset, k, s),)
-                    jobs.append(
-                        Job(
-                            job_name(method, dataset, k, s),
-                            method,
-                            dataset,
-                            int(k),
-                            int(s),
-                            ("bash", *script, dataset, str(k), *extra),
-                            (("SEEDS", str(s)), *base_env),
-                            deps,
-                        )
-                    )
-    return jobs
-
-
-def worker_jobs(jobs: Sequence[Job], python: str = sys.executable) -> list[Job]:
-    """Worker mode: one job per dataset that runs all of that dataset's jobs, in order, in one
-    process (``python -m ramt.worker``: CLIP, text features, decoded images and compiled code are
-    loaded once). A combination's dependency on its R-AMT job stays inside the same worker."""
-    groups: dict[str, list[Job]] = {}
-    for job in jobs:
-        groups.setdefault(job.dataset, []).append(job)
-    out = []
-    for dataset, members in groups.items():
-        spec = [
-            {"name": j.name, "argv": list(j.argv), "env": j.env_dict, "deps": list(j.deps)} for j in members
-        ]
-        argv = (python, "-m", "ramt.worker", "--jobs", json.dumps(spec, separators=(",", ":")))
-        out.append(Job(f"worker/{dataset}", "worker", dataset, None, None, argv))
-    return out
-
-
-def format_job_list(jobs: Sequence[Job], header: str = "") -> str:
-    """The dry-run listing: a ``# N jobs`` header, then one command per line (deps as a comment)."""
-    lines = [f"# {len(jobs)} jobs" + (f" ({header})" if header else "")]
-    for job in jobs:
-        line = job.command()
-        if job.deps:
-            line += "  # after " + ", ".join(job.deps)
-        lines.append(line)
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- local execution
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-
-
-def subprocess_runner(
-    log_dir: Path | None = None, cwd: str | None = None
-) -> Callable[[Job, str | None], int]:
-    """A runner for ``run_local``: runs the job's command, with CUDA_VISIBLE_DEVICES set to its GPU."""
-
-    def run(job: Job, gpu: str | None) -> int:
-        env = {**os.environ, **job.env_dict}
-        if gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = gpu
-        if log_dir is None:
-            return subprocess.run(list(job.argv), env=env, cwd=cwd).returncode
-        log_dir.mkdir(parents=True, exist_ok=True)
-        with open(log_dir / f"{_safe(job.name)}.log", "a") as fh:
-            return subprocess.run(
-                list(job.argv), env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT
-            ).returncode
-
-    return run
-
-
-def run_local(
-    jobs: Sequence[Job],
-    gpus: Sequence[str] | None = None,
-    runner: Callable[[Job, str | None], int] | None = None,
-    echo: Callable[[str], Any] = print,
-) -> dict[str, str]:
-    """Run the jobs with one worker per GPU (one worker, no GPU pinning, when ``gpus`` is empty).
-
-    A job starts once all its dependencies (those in ``jobs``) succeeded; if one failed, the job is
-    ``"skipped"``. Returns ``{job name: "ok" | "failed" | "skipped"}``; never raises on job failure.
-    """
-    runner = runner or subprocess_runner()
-    slots: list[str | None] = list(gpus) if gpus else [None]
-    names = {j.name for j in jobs}
-    pending = list(jobs)
-    status: dict[str, str] = {}
-    cond = threading.Condition()
-
-    def next_job() -> Job | None:
-        with cond:
-            while True:
-                changed = True
-                while changed:
-                    changed = False
-                    for j in list(pending):
-                        if any(status.get(d) in ("failed", "skipped") for d in j.deps):
-                            pending.remove(j)
-                            status[j.name] = "skipped"
-                            echo(f"[sweep] skip {j.name}: dependency failed")
-                            changed = True
-                for j in pending:
-                    if all(d not in names or status.get(d) == "ok" for d in j.deps):
-                        pending.remove(j)
-                        status[j.name] = "running"
-                        return j
-                if not pending:
-                    cond.notify_all()
-                    return None
-                cond.wait()
-
-    def worker(gpu: str | None) -> None:
-        while True:
-            job = next_job()
-            if job is None:
-                return
-            where = f" on GPU {gpu}" if gpu is not None else ""
-            echo(f"[sweep] start {job.name}{where}: {job.command()}")
-            try:
-                rc = runner(job, gpu)
-            except Exception as exc:  # a runner error is a job failure, not a sweep crash
-                echo(f"[sweep] {job.name}: {exc!r}")
-                rc = 1
-            with cond:
-                status[job.name] = "ok" if rc == 0 else "failed"
-                cond.notify_all()
-            echo(f"[sweep] {'done' if rc == 0 else f'FAILED (exit {rc})'} {job.name}")
-
-    threads = [threading.Thread(target=worker, args=(g,), daemon=True) for g in slots]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return status
-
-
-# ----------------------------------------------------------------------------- Slurm (submitit)
-class ShellCommand:
-    """A picklable callable that runs one job's command (what submitit sends to the cluster)."""
-
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str], cwd: str | None = None):
-        self.argv = list(argv)
-        self.env = dict(env)
-        self.cwd = cwd
-
-    def __call__(self) -> int:
-        proc = subprocess.run(self.argv, env={**os.environ, **self.env}, cwd=self.cwd)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{shlex.join(self.argv)} exited with {proc.returncode}")
-        return 0
-
-    def __repr__(self) -> str:
-        return f"ShellCommand({shlex.join(self.argv)!r})"
-
-
-def _import_submitit():
-    try:
-        import submitit
-    except ImportError as exc:
-        raise SystemExit(
-            "--slurm needs submitit, which is not installed: `pip install submitit` "
-            "(or `pip install -e .[slurm]`)."
-        ) from exc
-    return submitit
-
-
-def make_slurm_executor(
-    folder: str | Path,
-    partition: str | None = None,
-    timeout_min: int = 720,
-    gpus_per_node: int = 1,
-    cpus_per_task: int = 8,
-    mem_gb: int | None = 64,
-    cluster: str | None = None,
-    additional: Mapping[str, Any] | None = None,
-):
-    """A submitit ``AutoExecutor`` (cluster ``None`` = auto-detect Slurm; ``"local"`` for tests)."""
-    submitit = _import_submitit()
-    executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-    params: dict[str, Any] = {
-        "timeout_min": int(timeout_min),
-        "gpus_per_node": int(gpus_per_node),
-        "cpus_per_task": int(cpus_per_task),
-        "nodes": 1,
-        "tasks_per_node": 1,
-    }
-    if mem_gb:
-        params["mem_gb"] = int(mem_gb)
-    if partition:
-        params["slurm_partition"] = partition
-    if additional:
-        params["slurm_additional_parameters"] = dict(additional)
-    executor.update_parameters(**params)
-    executor._ramt_additional = dict(additional or {})
-    return executor
-
-
-def submit_slurm(
-    jobs: Sequence[Job],
-    executor: Any,
-    cwd: str | None = None,
-    wait: bool = True,
-    echo: Callable[[str], Any] = print,
-    make_call: Callable[[Job], Callable[[], Any]] | None = None,
-) -> dict[str, str]:
-    """Submit the jobs through a submitit executor.
-
-    On Slurm (``executor.cluster == "slurm"``) every job is submitted at once and a job with
-    dependencies gets ``--dependency=afterok:<ids>``. Other executors (local, debug) cannot express
-    dependencies, so the jobs go in waves: a wave holds the jobs whose dependencies all finished.
-    Returns ``{job name: status}`` ("ok" / "failed" / "skipped"; "submitted" with ``wait=False``).
-    """
-    make_call = make_call or (lambda j: ShellCommand(j.argv, j.env_dict, cwd))
-    extra = dict(getattr(executor, "_ramt_additional", {}) or {})
-    names = {j.name for j in jobs}
-    status: dict[str, str] = {}
-
-    def _submit(job: Job, dependency: str | None):
-        add = dict(extra)
-        if dependency:
-            add["dependency"] = dependency
-        executor.update_parameters(name=job.name, slurm_additional_parameters=add)
-        handle = executor.submit(make_call(job))
-        echo(f"[sweep] submitted {job.name} as {handle.job_id}" + (f" ({dependency})" if dependency else ""))
-        return handle
-
-    def _wait(handles: dict[str, Any]) -> None:
-        for name, h in handles.items():
-            try:
-                h.result()
-                status[name] = "ok"
-            except Exception as exc:  # failed job: reported at the end
-                status[name] = "failed"
-                echo(f"[sweep] FAILED {name}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
-
-    if getattr(executor, "cluster", "slurm") == "slurm":
-        handles: dict[str, Any] = {}
-        for job in jobs:
-            ids = [handles[d].job_id for d in job.deps if d in handles]
-            handles[job.name] = _submit(job, "afterok:" + ":".join(ids) if ids else None)
-        if not wait:
-            return {name: "submitted" for name in handles}
-        _wait(handles)
-        return status
-
-    remaining = list(jobs)
-    while remaining:
-        wave = [j for j in remaining if all(d not in names or d in status for d in j.deps)]
-        remaining = [j for j in remaining if j not in wave]
-        handles = {}
-        for job in wave:
-            if any(status.get(d) in ("failed", "skipped") for d in job.deps):
-                status[job.name] = "skipped"
-                echo(f"[sweep] skip {job.name}: dependency failed")
-                continue
-            handles[job.name] = _submit(job, None)
-        _wait(handles)
-    return status
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -467,6 +132,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def checkout_root(cwd: str | None = None) -> Path | None:
+    """The source checkout whose runner scripts the jobs call: the current folder when it holds
+    ``scripts/common.sh``, else the folder above the imported ``ramt`` package (an editable install);
+    None for an installed package without a checkout."""
+    package_parent = Path(__file__).resolve().parent.parent
+    for root in (Path(cwd or os.getcwd()), package_parent):
+        if (root / "scripts" / "common.sh").is_file():
+            return root
+    return None
+
+
+NO_CHECKOUT = (
+    "ERROR: python -m ramt.sweep runs the runner scripts (scripts/<method>/main.sh) of a source checkout, "
+    "and neither {cwd} nor the installed package's folder {pkg} holds scripts/common.sh. Get the "
+    "checkout (the project's git repository, or the sdist unpacked), `pip install -e .` inside it and "
+    "run the sweep from its root; --dry-run and --status work without it. A single run needs no "
+    "checkout: ramt-train (train.py) with --config-file <shipped name, e.g. RAMT/vit_b16>."
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     load_plugins()  # methods registered outside the package ($RAMT_PLUGINS)
     args = build_parser().parse_args(argv)
@@ -492,7 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run or args.status:
         from ramt.sweep_status import format_marked_jobs, format_status, job_states
 
-        states = job_states(jobs)
+        try:
+            states = job_states(jobs)
+        except ValueError as exc:  # a dataset or EXP name that would leave OUTPUT
+            print(f"ERROR: {exc}", file=sys.stderr)
+            return 2
         text = (
             format_status(states, gpus=len(args.gpus or []))
             if args.status
@@ -506,7 +195,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.slurm and args.gpus:
         print("error: --slurm and --gpus are exclusive", file=sys.stderr)
         return 2
+    root = checkout_root()
+    if root is None:
+        pkg = Path(__file__).resolve().parent.parent
+        print(NO_CHECKOUT.format(cwd=os.getcwd(), pkg=pkg), file=sys.stderr)
+        return 2
     output = args.output or "output"
+    if root.resolve() != Path.cwd().resolve():
+        # The scripts run in the checkout: keep OUTPUT and DATA where this command was given.
+        outside = {"OUTPUT": os.path.abspath(output), "DATA": os.path.abspath(args.data or "data")}
+        jobs = [
+            Job(
+                j.name,
+                j.method,
+                j.dataset,
+                j.shots,
+                j.seed,
+                j.argv,
+                tuple({**dict(j.env), **outside}.items()),
+                j.deps,
+            )
+            for j in jobs
+        ]
     print(f"[sweep] {len(jobs)} jobs ({header})")
     n_jobs = len(jobs)
     if args.worker:
@@ -524,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cluster=args.cluster,
             additional=additional,
         )
-        status = submit_slurm(jobs, executor, cwd=os.getcwd(), wait=not args.no_wait)
+        status = submit_slurm(jobs, executor, cwd=str(root), wait=not args.no_wait)
         if args.no_wait:
             print(
                 f"[sweep] submitted {len(status)} jobs; run `python -m ramt.report {output} --published` when done"
@@ -532,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
     else:
         log_dir = Path(output) / "sweep_logs" if args.gpus and len(args.gpus) > 1 else None
-        status = run_local(jobs, gpus=args.gpus, runner=subprocess_runner(log_dir=log_dir))
+        status = run_local(jobs, gpus=args.gpus, runner=subprocess_runner(log_dir=log_dir, cwd=str(root)))
     bad = {n: s for n, s in status.items() if s != "ok"}
     if bad:
         print(f"[sweep] {len(bad)} of {len(jobs)} {'workers' if args.worker else 'jobs'} did not finish:")

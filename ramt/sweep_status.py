@@ -3,9 +3,9 @@
 ``python -m ramt.sweep --dry-run`` marks every job of the grid, and ``--status`` prints a table per
 method with the remaining-time estimate (also ``bash scripts/reproduce_paper.sh --status``).
 
-A job's run folders are the ones its runner script writes (``job_run_dirs`` follows the scripts'
-folder scheme, including ``EXP``, ``NCTX``/``CSC``/``CTP``, ``VARIANTS``, ``PROTOCOL`` and
-``COMBO.MODE joint``). A job is
+A job's run folders are the ones its runner script writes: both read the method's run-folder rule
+in the registry (``Method.runs_for``: ``EXP``, ``NCTX``/``CSC``/``CTP``, ``VARIANTS``, ``PROTOCOL``,
+``COMBO.MODE joint`` and the backbone tag included). A job is
 
 - ``done`` when every one of its folders holds a finished log (``ramt.utils.logformat.is_finished``);
 - ``crashed`` when some folder exists but is not finished (crashed, killed, or still running);
@@ -22,11 +22,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
+from ramt.methods import METHOD_REGISTRY, RunRequest
 from ramt.utils.logformat import is_finished
 
 __all__ = [
@@ -55,89 +57,20 @@ class JobState:
     elapsed_s: float | None = None
 
 
-def _extra_opts(argv: Sequence[str], first: int) -> dict[str, str]:
-    rest = list(argv[first:])
-    return {rest[i]: rest[i + 1] for i in range(0, len(rest) - 1, 2)}
-
-
-def _recipe(trainer: str, dataset: str, default: str) -> str:
-    """The config stem the scripts use (``recipe_config`` of scripts/common.sh)."""
-    from ramt.config import SHIPPED_CONFIGS
-
-    own = os.path.join(SHIPPED_CONFIGS, "trainers", trainer, f"{dataset}_vit_b16.yaml")
-    return f"{dataset}_vit_b16" if os.path.isfile(own) else default
-
-
-def _coop_config(trainer: str, dataset: str, shots: int) -> str:
-    from ramt.methods import DATASET_CONFIG_TO_REGISTRY
-    from ramt.policy import coop_config_name
-
-    return _recipe(
-        trainer, dataset, coop_config_name(DATASET_CONFIG_TO_REGISTRY.get(dataset, dataset), shots)
-    )
-
-
 def job_run_dirs(job, env: Mapping[str, str] | None = None) -> list[tuple[Path, bool]]:
-    """``[(run folder, evaluation-only log?)]`` the job's runner script writes (scripts/<method>/main.sh)."""
-    e = {**os.environ, **(dict(env) if env is not None else {}), **job.env_dict}
-    out = Path(e.get("OUTPUT") or "./output")
-    from ramt.clip.backbones import tag_from_options
-
-    d, k, s = job.dataset, job.shots, job.seed
-    # bash, script [METHOD], dataset[, shots], KEY VALUE ...
-    extra = list(job.argv[job.argv.index(d, 2) + (2 if job.shots is not None else 1) :])
-    tag = tag_from_options(extra)  # the backbone's folder tag (backbone_tag of scripts/common.sh)
-    if job.method == "zsclip":
-        return [(out / "ZeroshotCLIP" / tag / d, True)]
-    opts = _extra_opts(extra, 0)
-    seed = f"seed{s}"
-    if job.method == "ramt":
-        return [(out / d / "RAMT" / (e.get("EXP") or f"{tag}_{k}shots") / seed, False)]
-    if job.method == "amt":  # scripts/amt/main.sh: R-AMT with MASK.GDR False in its own EXP folder
-        return [(out / d / "RAMT" / f"{tag}_{k}shots_amt" / seed, False)]
-    if job.method in ("vpt", "upt"):  # scripts/<method>/main.sh: <cfg>_<K>shots/seed<S>
-        trainer = job.method.upper()
-        return [
-            (
-                out
-                / d
-                / trainer
-                / f"{_recipe(trainer, d, 'vit_b16').replace('vit_b16', tag, 1)}_{k}shots"
-                / seed,
-                False,
-            )
-        ]
-    if job.method in ("coop", "coop_ramt", "prograd"):
-        trainer = {"coop": "CoOp", "coop_ramt": "CoOpRAMT", "prograd": "ProGrad"}[job.method]
-        btag = tag
-        tag = f"nctx{e.get('NCTX') or 16}_csc{e.get('CSC') or 'False'}_ctp{e.get('CTP') or 'end'}"
-        if job.method == "coop_ramt" and opts.get("COMBO.MODE") == "joint":
-            tag += "_joint"
-        cfg = _coop_config(trainer, d, int(k)).replace("vit_b16", btag, 1)
-        return [(out / d / trainer / f"{cfg}_{k}shots" / tag / seed, False)]
-    if job.method in ("tip_adapter", "tip_adapter_ramt"):
-        trainer = "TipAdapter" if job.method == "tip_adapter" else "TipAdapterRAMT"
-        protocol = e.get("PROTOCOL") or "default"
-        suffix = "" if protocol == "default" else f"_{protocol}"
-        variants = (e.get("VARIANTS") or "tip tipf").split()
-        return [(out / d / trainer / f"{tag}_{k}shots" / f"{v}{suffix}" / seed, False) for v in variants]
-    from ramt.methods import METHOD_REGISTRY
-
+    """``[(run folder, evaluation-only log?)]`` of a job, from its method's run-folder rule
+    (``Method.runs_for``, the rule the runner scripts use); ``[]`` for an unregistered method."""
     method = METHOD_REGISTRY.get(job.method)
-    if job.method in ("linear_probe", "cocoop"):  # <config stem>_<K>shots/seed<S> (their main.sh)
-        trainer = method.trainers[0]
-        cfg = _recipe(trainer, d, os.path.basename(method.config)).replace("vit_b16", tag, 1)
-        return [(out / d / trainer / f"{cfg}_{k}shots" / seed, False)]
-    if method is not None and "combination.sh" in method.script and method.config:
-        # A registered two-stage combination run by scripts/combination.sh: its folder rule.
-        stem = os.path.basename(method.config)
-        if stem.endswith(".yaml"):
-            stem = stem[: -len(".yaml")]
-        elif "/" in method.config:  # a shipped config: the dataset's own recipe where there is one
-            stem = _recipe(os.path.dirname(method.config), d, stem)
-        trainer = method.trainers[0]
-        return [(out / d / trainer / f"{stem.replace('vit_b16', tag, 1)}_{k}shots" / seed, False)]
-    return []  # a runner script whose folders this module does not know: state "unknown"
+    if method is None:
+        return []  # a runner whose folders the registry does not know: state "unknown"
+    e = {**os.environ, **(dict(env) if env is not None else {}), **job.env_dict}
+    first = 3 if job.shots is None else 4  # bash, script, dataset[, shots], KEY VALUE ...
+    script = shlex.split(method.script) if method.script else []
+    first += max(0, len(script) - 1)  # scripts/combination.sh KEY: one more word before the dataset
+    request = RunRequest(
+        e.get("OUTPUT") or "./output", job.dataset, job.shots, job.seed, tuple(job.argv[first:]), e
+    )
+    return [(Path(r.folder), r.test_log) for r in method.runs_for(request)]
 
 
 def run_elapsed(run_dir: Path) -> float | None:

@@ -4,7 +4,7 @@
 #   SEEDS   seeds to run           (default "1 2 3")
 #   PYTHON  interpreter            (default python)
 #   PROTOCOL Tip-Adapter selection protocol (default "default"; "official": Tip-Adapter's own
-#            choices, which use test data; see docs/METHODS.md)
+#            choices, which use test data; see docs/METHODS.md); read by python -m ramt.methods runs
 #   RAMT_PLAN_FILE  (set by python -m ramt.worker) record the train.py calls instead of running them
 set -euo pipefail
 
@@ -14,7 +14,6 @@ DATA="${DATA:-./data}"
 OUTPUT="${OUTPUT:-./output}"
 SEEDS="${SEEDS:-1 2 3}"
 PYTHON="${PYTHON:-python}"
-PROTOCOL="${PROTOCOL:-default}"
 
 die() { echo "ERROR: $*" >&2; exit 2; }
 
@@ -88,61 +87,52 @@ run_train() {
   "$PYTHON" train.py --root "$DATA" --output-dir "$dir" "$@"
 }
 
-# recipe_config TRAINER DATASET DEFAULT: the config stem to use. A dataset with its own recipe
-# (configs/trainers/<TRAINER>/<DATASET>_vit_b16.yaml: R-AMT's ImageNet recipe, the Digits toy
-# recipes) gets it; every other dataset gets DEFAULT.
-recipe_config() {
-  if [ -f "configs/trainers/$1/$2_vit_b16.yaml" ]; then echo "$2_vit_b16"; else echo "$3"; fi
-}
-
-# ramt_config DATASET: the R-AMT config stem (imagenet_vit_b16, digits_vit_b16 or vit_b16).
-ramt_config() { recipe_config RAMT "$1" vit_b16; }
-
-# coop_config TRAINER DATASET SHOTS: CoOp's epoch-by-shots config (vit_b16_ep50 / _ep100 / vit_b16).
-coop_config() {
-  recipe_config "$1" "$2" "$("$PYTHON" -c 'import sys
-from ramt.methods import DATASET_CONFIG_TO_REGISTRY as R
-from ramt.policy import coop_config_name
-print(coop_config_name(R.get(sys.argv[1], sys.argv[1]), int(sys.argv[2])))' "$2" "$3")"
-}
-
-# tip_finetune VARIANT: TRAINER.TIP.FINETUNE for a Tip-Adapter variant (tip / tipf).
-tip_finetune() {
-  case "$1" in
-    tip)  echo False ;;
-    tipf) echo True ;;
-    *)    die "unknown Tip-Adapter variant '$1' (use tip or tipf)" ;;
-  esac
-}
-
-# tip_protocol_opts DATASET VARIANT: the TRAINER.TIP options of $PROTOCOL for a dataset/variant.
-#   default:  none (search on the few-shot val split, last Tip-F epoch; no test data touched)
-#   official: Tip-Adapter's own code: search on the full val split (on test for ImageNet) and, for
-#             Tip-F, the epoch best on test (ramt.selection.official_choice)
-tip_protocol_opts() {
-  case "$PROTOCOL" in
-    default) ;;
-    official)
-      local search=val
-      [ "$1" = imagenet ] && search=test
-      echo "TRAINER.TIP.SEARCH_SPLIT $search"
-      [ "$2" = tipf ] && echo "TRAINER.TIP.F_EPOCH best_test"
-      ;;
-    *) die "unknown PROTOCOL '${PROTOCOL}' (use default or official)" ;;
-  esac
-  return 0
-}
-
-# tip_variant_dir VARIANT: the variant's folder name; non-default protocols get their own folder
-# (tipf_official), so that such a run is never taken for (or skipped as) a default one.
-tip_variant_dir() {
-  if [ "$PROTOCOL" = default ]; then echo "$1"; else echo "${1}_${PROTOCOL}"; fi
+# run_method METHOD DATASET SHOTS SEED [KEY VALUE ...]: every run of one seed of a registered method
+# (zero-shot: run_method zsclip DATASET - - [KEY VALUE ...]). The run folders, config files and the
+# method's own options come from the method registry (python -m ramt.methods runs; the same rule
+# serves the sweep status and the report), never from bash. A run that reuses a finished R-AMT run
+# (MASK.SOURCE_RUN) trains that run first (scripts/ramt/main.sh, same options) when it is missing.
+run_method() {
+  local method="$1" dataset="$2" shots="$3" seed="$4"; shift 4
+  local words=("$dataset")
+  [ "$shots" = - ] || words+=("$shots" "$seed")
+  local plan
+  plan=$(OUTPUT="$OUTPUT" "$PYTHON" -m ramt.methods runs "$method" "${words[@]}" "$@") || exit 2
+  local lines line
+  mapfile -t lines <<< "$plan"
+  for line in "${lines[@]}"; do
+    local run
+    IFS=$'\t' read -r -a run <<< "$line"
+    local dir="${run[0]}" mode="${run[1]}" source="${run[2]}"
+    if [ "$source" != - ] && ! is_finished "$source"; then
+      echo "Stage 1: R-AMT run ${source} is not finished; training it first"
+      EXP= SEEDS="$seed" bash scripts/ramt/main.sh "$dataset" "$shots" "$@"
+    fi
+    local test_log=()
+    [ "$mode" = - ] || test_log=("$mode")
+    run_train "$dir" "${test_log[@]}" -- "${run[@]:3}" "$@"
+  done
 }
 
 # backbone_tag [KEY VALUE ...]: the run-folder tag of the backbone named by the trailing options
 # (MODEL.BACKBONE.NAME / PRETRAINED / PATH; default ViT-B/16 -> vit_b16, tiny -> tiny; see docs/BACKBONES.md).
 backbone_tag() { "$PYTHON" -m ramt.clip.backbones tag "$@"; }
 
-# tagged STEM TAG: a config stem with its vit_b16 part replaced by the backbone tag
-# (vit_b16_ep50 -> tiny_ep50 for TAG=tiny; unchanged for ViT-B/16).
-tagged() { local stem="$1" tag="$2"; echo "${stem/vit_b16/$tag}"; }
+# ramt_config DATASET: the R-AMT config stem (imagenet_vit_b16, digits_vit_b16 or vit_b16), from
+# the one recipe rule (ramt.config.recipe_config).
+ramt_config() {
+  "$PYTHON" -c 'import sys
+from ramt.method_runs import recipe_stem
+print(recipe_stem("RAMT", sys.argv[1]))' "$1"
+}
+
+# ramt_run_dir DATASET SHOTS SEED [KEY VALUE ...]: the default-folder R-AMT run (EXP ignored).
+ramt_run_dir() { EXP= OUTPUT="$OUTPUT" "$PYTHON" -m ramt.methods run-dir ramt "$@"; }
+
+# config_tag STEM [KEY VALUE ...]: the config stem with its vit_b16 part replaced by the backbone's folder
+# tag (the one rule: ramt.method_runs.RunRequest.tagged), for folders the registry does not name.
+config_tag() {
+  "$PYTHON" -c 'import sys
+from ramt.method_runs import RunRequest
+print(RunRequest(".", "_", opts=tuple(sys.argv[2:])).tagged(sys.argv[1]))' "$@"
+}

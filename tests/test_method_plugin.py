@@ -105,3 +105,73 @@ def test_toy_combination_is_trained_swept_and_reported(tmp_path, data_root):
     _run(["-m", "ramt.report", str(tmp_path / "out"), "--no-plots", "--out", str(tmp_path / "rep")], env)
     table = (tmp_path / "rep" / "fewshot_table.md").read_text()
     assert "| ToyTip+R-AMT [tiny]" in table
+
+
+HOST_FILE = '''
+"""Toy host method with a family of its own (its trainer would live here too)."""
+import os
+
+from ramt.methods import Method, fixed, register_method
+
+register_method(
+    Method(
+        "toy_host",
+        ("ToyHost",),
+        fixed("ToyHost"),
+        ("ToyHost",),
+        config=os.path.join(os.path.dirname(__file__), "toyhost_vit_b16.yaml"),
+        script="scripts/combination.sh toy_host",
+        family="Toy family",
+    )
+)
+'''
+
+
+def test_plugin_host_with_a_new_family_needs_no_other_file(tmp_path):
+    """Registered from one plugin file: the run-folder command, ``--status``, the report's tables and
+    plots all handle the new method and its new family (a fixed palette colour)."""
+    from tests.report.fabricate import make_cfg, write_run
+
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    (plugin / "toy_host.py").write_text(textwrap.dedent(HOST_FILE))
+    (plugin / "toyhost_vit_b16.yaml").write_text("OPTIM:\n  MAX_EPOCH: 1\n")
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=REPO, RAMT_PLUGINS=str(plugin / "toy_host.py"), OUTPUT=str(out))
+
+    info = _run(["-m", "ramt.methods", "info", "toy_host"], env).split("\n")
+    assert "family Toy family" in info and "role host" in info
+    folder = _run(
+        ["-m", "ramt.methods", "run-dir", "toy_host", "caltech101", "2", "1", "MODEL.BACKBONE.NAME", "tiny"],
+        env,
+    )
+    assert folder.strip() == str(out / "caltech101/ToyHost/toyhost_tiny_2shots/seed1")
+    write_run(
+        out / "caltech101/ToyHost/toyhost_tiny_2shots/seed1",
+        make_cfg("ToyHost", "caltech101", 2, 1, backbone="tiny"),
+        result=60.0,
+    )
+
+    grid = ["--methods", "toy_host", "--datasets", "caltech101", "--shots", "2", "--seeds", "1,2"]
+    status = _run(
+        ["-m", "ramt.sweep", "--status", *grid, "--extra", "MODEL.BACKBONE.NAME tiny", "--output", str(out)],
+        env,
+    )
+    row = next(line.split() for line in status.splitlines() if line.startswith("toy_host"))
+    assert row[1:4] == ["1", "0", "1"]  # done, crashed, missing: its folders are known, not "unknown"
+
+    _run(["-m", "ramt.report", str(out), "--out", str(tmp_path / "rep")], env)
+    table = (tmp_path / "rep" / "fewshot_table.md").read_text()
+    assert "| ToyHost [tiny]† | 60.00 ± 0.00 (1) |" in table
+    assert (tmp_path / "rep" / "fewshot_caltech101.png").is_file()
+    style = _run(
+        [
+            "-c",
+            "from ramt.methods import load_plugins, family_colour, FAMILY_COLOURS; load_plugins(); "
+            "from ramt.report.plots import row_style; "
+            "c = row_style([('ToyHost', 'tiny', 'default')])[('ToyHost', 'tiny', 'default')]['color']; "
+            "print(c == family_colour('Toy family'), c in FAMILY_COLOURS.values())",
+        ],
+        env,
+    )
+    assert style.split() == ["True", "False"]

@@ -84,3 +84,92 @@ def test_registry_is_the_one_source():
     with pytest.raises(ValueError, match="already registered"):
         register_method(Method("coop", ("NotCoOp",), with_masks("X"), ("X",)))
     assert "other" not in METHOD_REGISTRY
+
+
+def test_family_role_and_colour_come_from_the_entry():
+    from ramt.methods import FAMILY_COLOURS, METHOD_REGISTRY, PALETTE, family_colour, method_for_label
+
+    roles = {
+        k: m.role
+        for k, m in METHOD_REGISTRY.items()
+        if k in ("zsclip", "ramt", "coop", "tip_adapter", "coop_ramt", "tip_adapter_ramt")
+    }
+    assert roles == {
+        "zsclip": "zero-shot",
+        "ramt": "mask",
+        "coop": "host",
+        "tip_adapter": "host",
+        "coop_ramt": "combination",
+        "tip_adapter_ramt": "combination",
+    }
+    assert (
+        METHOD_REGISTRY["coop_ramt"].host == "coop"
+        and METHOD_REGISTRY["tip_adapter_ramt"].host == "tip_adapter"
+    )
+    assert METHOD_REGISTRY["coop"].colour == FAMILY_COLOURS["CoOp"]
+    assert method_for_label("Tip-Adapter-F+R-AMT").family == "Tip-Adapter + mask tuning"
+    assert method_for_label("R-AMT (MASK.GDR_LAMBDA=0.9)").key == "ramt"  # a variant row keeps its family
+    assert family_colour("A new family") == family_colour("A new family") in PALETTE
+
+
+def test_default_run_rule_serves_a_plain_new_method(tmp_path):
+    """An entry in the old positional form, with no rule of its own, gets the default folder."""
+    from ramt.methods import Method, RunRequest, fixed
+
+    probe = Method("probe", ("LinearProbe",), fixed("Probe"), ("Probe",), {}, 2, None, "LinearProbe/vit_b16")
+    assert probe.family == "probe" and probe.role == "host"
+    opts = ("MODEL.BACKBONE.NAME", "tiny")
+    (run,) = probe.runs_for(RunRequest(str(tmp_path), "caltech101", 4, 2, opts))
+    assert run.folder == str(tmp_path / "caltech101/LinearProbe/tiny_4shots/seed2")
+    assert run.args[:4] == ("--seed", "2", "--trainer", "LinearProbe") and run.source == ""
+    combo = Method(
+        "probe_ramt",
+        ("ProbeRAMT",),
+        fixed("P+R-AMT"),
+        ("P+R-AMT",),
+        config="ProbeRAMT/vit_b16",
+        reuses="ramt",
+        host="probe",
+    )
+    (run,) = combo.runs_for(RunRequest(str(tmp_path), "caltech101", 4, 2))
+    assert run.folder == str(tmp_path / "caltech101/ProbeRAMT/vit_b16_4shots/seed2")
+    assert run.source == str(tmp_path / "caltech101/RAMT/vit_b16_4shots/seed2") == run.args[-1]
+    assert combo.role == "combination"
+
+
+def test_run_dir_command_gives_the_script_folders(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OUTPUT=str(tmp_path), EXP="vit_b16_16shots_amt")
+
+    def run_dir(*words):
+        res = subprocess.run(
+            [sys.executable, "-m", "ramt.methods", "run-dir", *words], env=env, capture_output=True, text=True
+        )
+        return res.returncode, res.stdout.split(), res.stderr
+
+    assert run_dir("ramt", "dtd", "16", "3")[1] == [str(tmp_path / "dtd/RAMT/vit_b16_16shots_amt/seed3")]
+    assert run_dir("zsclip", "dtd")[1] == [str(tmp_path / "ZeroshotCLIP/vit_b16/dtd")]
+    rc, _, err = run_dir("ramt", "dtd", "many", "3")
+    assert rc == 2 and err.startswith("ERROR: SHOTS must be a non-negative integer")
+
+
+def test_no_run_folder_outside_output(tmp_path):
+    """EXP and dataset names are single folder names: ``..`` or ``/`` is one ERROR, nothing written."""
+    import os
+    import subprocess
+    import sys
+
+    for env_exp, dataset in (("../../escaped", "dtd"), ("", "../trainers/RAMT/vit_b16")):
+        env = dict(os.environ, OUTPUT=str(tmp_path / "out"), EXP=env_exp, PYTHON=sys.executable)
+        res = subprocess.run(
+            ["bash", "scripts/ramt/main.sh", dataset, "4"], env=env, capture_output=True, text=True
+        )
+        assert res.returncode == 2 and res.stderr.startswith("ERROR: ") and "Traceback" not in res.stderr
+    assert (
+        not (tmp_path / "out").exists()
+        and list(tmp_path.iterdir()) == []
+        or not any(tmp_path.rglob("log.txt"))
+    )

@@ -255,3 +255,34 @@ def test_main_runs_jobs_reports_failures_and_still_collects(tmp_path, monkeypatc
     assert [c[0] for c in calls] == ["ramt/digits/16shots/seed1", "coop/digits/16shots/seed1"]
     assert {c[1] for c in calls} == {"0"} and {c[2] for c in calls} == {str(out)}
     assert (out / "report" / "fewshot_table.md").is_file()
+
+
+def test_sweep_outside_a_checkout_runs_the_package_checkout_or_says_it_needs_one(
+    tmp_path, monkeypatch, capsys
+):
+    """From another folder the jobs run in the checkout above the package, OUTPUT kept where asked;
+    an installed package without a checkout gets one ERROR saying how to get one."""
+    import ramt.sweep as sweep
+
+    monkeypatch.chdir(tmp_path)
+    assert sweep.checkout_root() == Path(sweep.__file__).resolve().parents[1]
+    seen = []
+
+    def fake_runner_factory(log_dir=None, cwd=None):
+        def run(job, gpu):
+            seen.append((cwd, job.env_dict["OUTPUT"], job.env_dict["DATA"]))
+            return 0
+
+        return run
+
+    monkeypatch.setattr(sweep, "subprocess_runner", fake_runner_factory)
+    grid = ["--methods", "ramt", "--datasets", "digits", "--seeds", "1", "--no-report"]
+    assert main(grid) == 0
+    root = str(Path(sweep.__file__).resolve().parents[1])
+    assert seen == [(root, str(tmp_path / "output"), str(tmp_path / "data"))]
+
+    monkeypatch.setattr(sweep, "checkout_root", lambda cwd=None: None)
+    assert main(grid) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR: python -m ramt.sweep runs the runner scripts") and "pip install -e ." in err
+    assert main([*grid, "--dry-run"]) == 0  # listing needs no checkout

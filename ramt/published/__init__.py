@@ -17,6 +17,8 @@ import pandas as pd
 
 __all__ = [
     "PUBLISHED_CSV",
+    "ZERO_SHOT",
+    "stored_shots",
     "SOURCE_PROJECT_PAGE",
     "SOURCE_README",
     "load_published",
@@ -28,6 +30,14 @@ PUBLISHED_CSV = Path(__file__).with_name("results.csv")
 SOURCE_PROJECT_PAGE = "R-AMT project page few-shot table"
 SOURCE_README = "R-AMT README 16-shot table"
 _COLUMNS = ["source", "protocol", "shots", "method", "dataset", "accuracy", "error_bar"]
+#: The published (and our) name of zero-shot CLIP.
+ZERO_SHOT = "ZeroShotCLIP"
+
+
+def stored_shots(zero_shot: bool, shots: int | None) -> int:
+    """The shot count a result is stored and looked up at: zero-shot CLIP always at 0 (the one place
+    of this rule; the published table, our tidy table and the few-shot tables all follow it)."""
+    return 0 if zero_shot or shots is None or int(shots) < 0 else int(shots)
 
 
 def load_published(path: str | Path | None = None) -> pd.DataFrame:
@@ -66,8 +76,11 @@ def published_lookup(path: str | Path | None = None) -> dict[tuple[int, str, str
 
 
 def published_value(method: str, dataset: str, shots: int, path: str | Path | None = None) -> float | None:
-    """The published accuracy for a (published method name, paper dataset name, shots), or None."""
-    key = (0 if method == "ZeroShotCLIP" else int(shots), method, dataset)
+    """The published accuracy for a (published method name, paper dataset name, shots), or None.
+
+    The one lookup of a published number (the report's tables, comparison and plots call it).
+    """
+    key = (stored_shots(method == ZERO_SHOT, shots), method, dataset)
     hit = _lookup_cached(str(path or PUBLISHED_CSV)).get(key)
     if hit is None or math.isnan(hit[0]):
         return None

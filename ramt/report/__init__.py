@@ -3,7 +3,8 @@
 ``write_report`` walks an output tree (every method's run folders), reads each run
 (``results.json``, else ``log.txt``), and writes next to each other in the report folder:
 
-- ``results_tidy.csv``: one row per run (finished, crashed or superseded);
+- ``results_tidy.csv``: one row per run (finished, crashed or in conflict), with its identity columns
+  (``identity``, ``experiment``, ``variant``: ``ramt.report.variants``);
 - ``fewshot_summary.csv``: mean/std/n per (method, backbone, dataset, shots), with the
   published value and the delta;
 - ``fewshot_table.md``: the paper-style table(s), optionally with the published numbers;
@@ -29,14 +30,16 @@ from pathlib import Path
 
 from ramt.report.calibration import calibration_frame, calibration_md, plot_reliability
 from ramt.report.collect import TIDY_COLUMNS, collect_runs, parse_log, read_run
+from ramt.report.html import render_index
 from ramt.report.significance import significance_md
 from ramt.report.tables import (
     DEFAULT_SEEDS,
-    base2new_table_md,
-    dg_table_md,
+    base2new_blocks,
+    dg_blocks,
+    fewshot_blocks,
     fewshot_summary,
-    fewshot_table_md,
-    missing_md,
+    missing_blocks,
+    render_md,
 )
 
 __all__ = ["TIDY_COLUMNS", "build_parser", "collect_runs", "main", "parse_log", "read_run", "write_report"]
@@ -73,20 +76,24 @@ def write_report(
     summ = out / "fewshot_summary.csv"
     fewshot_summary(df, with_published=published).to_csv(summ, index=False, float_format="%.4f")
     files["fewshot_summary.csv"] = summ
-    _write(
-        "fewshot_table.md", fewshot_table_md(df, with_published=published, shots=shots, expected_seeds=seeds)
-    )
-    _write("missing.md", missing_md(df, seeds))
+    # Each section is built once as data; its .md file and the HTML page both render that data.
+    sections = [("Few-shot", "fewshot_table.md", fewshot_blocks(df, published, shots, seeds))]
     if not df.empty and (df["protocol"] == "base2new").any():
-        _write("base2new_table.md", base2new_table_md(df))
+        sections.append(("Base-to-new", "base2new_table.md", base2new_blocks(df)))
     if not df.empty and (df["protocol"] == "domain_generalisation").any():
-        _write("domain_generalisation_table.md", dg_table_md(df))
-    _write("significance.md", significance_md(df))
+        sections.append(("Domain generalisation", "domain_generalisation_table.md", dg_blocks(df)))
+    for _title, name, blocks in sections:
+        _write(name, render_md(blocks))
+    _write("missing.md", render_md(missing_blocks(df, seeds)))
+    # The paired statistics and calibration render as Markdown (the HTML page converts them).
     cal = calibration_frame(df)
-    _write("calibration.md", calibration_md(cal))
+    extra = [("Is the gain real?", "significance.md", significance_md(df))]
+    extra.append(("Calibration", "calibration.md", calibration_md(cal)))
+    for _title, name, text in extra:
+        _write(name, text)
     figures: list[tuple[str, str]] = []
     if plots and not df.empty:
-        from ramt.report.plots import plot_base2new, plot_dg, plot_fewshot
+        from ramt.report.plots import plot_base2new, plot_dg, plot_fewshot  # matplotlib: only with plots
 
         for p in plot_fewshot(df, out, with_published=published):
             files[p.name] = p
@@ -100,22 +107,13 @@ def write_report(
             files[p.name] = p
             figures.append((p.name, f"Reliability diagram: {p.stem.removeprefix('reliability_')}"))
     figures.sort(key=lambda f: (not f[0].startswith("fewshot_average"), f[0]))
-    _write_index(out, files, figures, _write)
+    page = render_index(
+        "R-AMT suite: results report",
+        [(t, b) for t, _n, b in sections] + [(t, x) for t, _n, x in extra],
+        figures,
+    )
+    _write("index.html", page)
     return files
-
-
-def _write_index(out: Path, files: dict[str, Path], figures: list[tuple[str, str]], write) -> None:
-    from ramt.report.html import render_index
-
-    order = [
-        ("Few-shot", "fewshot_table.md"),
-        ("Base-to-new", "base2new_table.md"),
-        ("Domain generalisation", "domain_generalisation_table.md"),
-        ("Is the gain real?", "significance.md"),
-        ("Calibration", "calibration.md"),
-    ]
-    sections = [(name, files[f].read_text(encoding="utf-8")) for name, f in order if f in files]
-    write("index.html", render_index("R-AMT suite: results report", sections, figures))
 
 
 def build_parser() -> argparse.ArgumentParser:

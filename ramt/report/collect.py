@@ -30,10 +30,13 @@ from ramt.methods import (
     DG_TARGETS,
     cfg_get,
     dataset_config_name,
+    method_for_trainer,
     method_label,
     paper_dataset_name,
 )
+from ramt.published import ZERO_SHOT, stored_shots
 from ramt.record import RecordError, read_results
+from ramt.report.variants import IDENTITY_COLUMNS, assign_variants
 from ramt.selection import selection_protocol
 from ramt.utils.logformat import END_SIGNAL, RESULT_METRIC, TEST_LOG_SIGNAL
 
@@ -72,6 +75,7 @@ TIDY_COLUMNS = [
     "trainer",
     "source",
     "finished_at",
+    *IDENTITY_COLUMNS,
     "path",
 ]
 
@@ -89,7 +93,6 @@ _METRIC_KEYS = {
     "sparsity_visual": "sparsity_visual",
     "sparsity_clip": "sparsity_clip",
 }
-_ZERO_SHOT_TRAINERS = ("ZeroshotCLIP", "ZeroshotCLIP2")
 _DG_NAMES = set(DG_TARGETS)
 
 
@@ -244,12 +247,17 @@ def _seed_from_path(path: Path) -> int | None:
     return None
 
 
+def _zero_shot_trainer(trainer: str) -> bool:
+    method = method_for_trainer(trainer)
+    return method is not None and method.role == "zero-shot"
+
+
 def _protocol(dataset: str, subsample: str, eval_only: bool, trainer: str) -> str:
     if subsample in ("base", "new"):
         return "base2new"
     if dataset in _DG_NAMES:
         return "domain_generalisation"
-    if eval_only and trainer not in _ZERO_SHOT_TRAINERS:
+    if eval_only and not _zero_shot_trainer(trainer):
         # An evaluation-only run of a trained method on a few-shot dataset (e.g. cross-dataset
         # transfer or a re-evaluation): kept in the tidy CSV, not in the few-shot table.
         return "eval_only"
@@ -275,9 +283,7 @@ def _record(
     dataset = paper_dataset_name(registry) if registry else "unknown"
     dataset_cfg = str(o.get("dataset_config") or (dataset_config_name(registry) if registry else ""))
     shots = o.get("shots", cfg_get(config, "DATASET.NUM_SHOTS"))
-    if trainer in _ZERO_SHOT_TRAINERS or method == "ZeroShotCLIP":
-        shots = 0
-    shots = int(shots) if shots is not None and int(shots) >= 0 else 0
+    shots = stored_shots(_zero_shot_trainer(trainer) or method == ZERO_SHOT, shots)
     seed = o.get("seed", cfg_get(config, "SEED"))
     if seed is None or int(seed) < 0:
         seed = _seed_from_path(path)
@@ -323,7 +329,12 @@ def _record(
 
 def read_run(path: str | Path) -> dict[str, Any] | None:
     """One run folder -> one tidy record (``status`` "ok" or "crashed"); None if there is nothing to read."""
-    path = Path(path)
+    found = _read(Path(path))
+    return None if found is None else found[0]
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """``(tidy record, config)`` of one run folder, or None."""
     rj = path / "results.json"
     if rj.is_file():
         try:
@@ -347,7 +358,7 @@ def read_run(path: str | Path) -> dict[str, Any] | None:
             for key in ("shots", "seed"):
                 if data.get(key) is not None:
                     overrides[key] = data[key]
-            return _record(
+            rec = _record(
                 path=path,
                 config=config,
                 metrics=data["metrics"],
@@ -358,6 +369,7 @@ def read_run(path: str | Path) -> dict[str, Any] | None:
                 source="results.json",
                 overrides={k: v for k, v in overrides.items() if v is not None},
             )
+            return rec, config
     log = path / "log.txt"
     if not log.is_file():
         return None
@@ -374,7 +386,7 @@ def read_run(path: str | Path) -> dict[str, Any] | None:
     dcfg = parsed["args"].get("dataset_config_file")
     if isinstance(dcfg, str) and dcfg:
         overrides["dataset_config"] = Path(dcfg).stem
-    return _record(
+    rec = _record(
         path=path,
         config=parsed["config"],
         metrics=metrics,
@@ -385,39 +397,29 @@ def read_run(path: str | Path) -> dict[str, Any] | None:
         source="log.txt",
         overrides=overrides,
     )
+    return rec, parsed["config"]
 
 
 def collect_runs(root: str | Path, exclude: Iterable[str | Path] = ()) -> pd.DataFrame:
     """Read every run under ``root`` into the tidy table (columns ``TIDY_COLUMNS``, one row per run).
 
-    When two finished runs share (protocol, method, dataset, shots, seed, backbone, subsample,
-    selection protocol),
-    the most recent one (``finished_at``, else the file time) keeps ``status == "ok"`` and the
-    others become ``"duplicate"`` so that nothing is counted twice.
+    Runs are grouped by their identity (``ramt.report.variants``): a variant of a method (other
+    settings or its own ``EXP`` folder next to the default run) gets its own labelled row, and two
+    finished runs of one identity and seed are both ``"conflict"``, counted nowhere.
     """
-    records = []
+    records, configs = [], []
     for run_dir in find_run_dirs(root, exclude=exclude):
-        rec = read_run(run_dir)
-        if rec is None:
+        found = _read(run_dir)
+        if found is None:
             continue
-        stamp = rec["finished_at"]
-        if not stamp:
-            target = run_dir / ("results.json" if rec["source"] == "results.json" else "log.txt")
-            try:
-                stamp = pd.Timestamp(target.stat().st_mtime, unit="s", tz="UTC").isoformat()
-            except OSError:
-                stamp = ""
-        rec["_stamp"] = str(stamp)
+        rec, config = found
+        rec["path"] = str(run_dir)
         records.append(rec)
-    df = pd.DataFrame.from_records(records, columns=TIDY_COLUMNS + ["_stamp"])
+        configs.append(config if isinstance(config, dict) else {})
+    assign_variants(records, configs)
+    df = pd.DataFrame.from_records(records, columns=TIDY_COLUMNS)
     if df.empty:
-        return df.drop(columns="_stamp")
-    key = ["protocol", "method", "dataset", "shots", "seed", "backbone", "subsample_classes", "selection"]
-    ok = df["status"] == "ok"
-    order = df[ok].sort_values("_stamp", kind="stable")
-    dup = order.duplicated(subset=key, keep="last")
-    df.loc[dup[dup].index, "status"] = "duplicate"
-    df = df.drop(columns="_stamp")
+        return df
     df["shots"] = df["shots"].astype(int)
     df["seed"] = df["seed"].astype("Int64")
     return df.sort_values(

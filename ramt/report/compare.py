@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ramt.methods import PAPER_DATASETS, PUBLISHED_NAME
-from ramt.published import load_published, published_lookup
+from ramt.published import ZERO_SHOT, load_published, published_lookup, published_value, stored_shots
 
 __all__ = [
     "PUBLISHED_SEEDS",
@@ -40,7 +40,6 @@ __all__ = [
 ]
 
 PUBLISHED_SEEDS = 3  # the published few-shot numbers are means over 3 seeds
-ZERO_SHOT = "ZeroShotCLIP"
 
 
 @lru_cache(maxsize=1)
@@ -56,13 +55,8 @@ def published_methods(shots: int) -> list[str]:
     return [m for m in _published_order() if m == ZERO_SHOT or m in have]
 
 
-def published_cell(name: str, dataset: str, shots: int, pub: Mapping | None = None) -> float | None:
-    """The published accuracy of a *published* method name (zero-shot CLIP at shots 0), or None."""
-    pub = published_lookup() if pub is None else pub
-    hit = pub.get((0 if name == ZERO_SHOT else int(shots), name, dataset))
-    if hit is None or math.isnan(hit[0]):
-        return None
-    return float(hit[0])
+#: The published accuracy of a *published* method name (zero-shot CLIP at shots 0), or None.
+published_cell = published_value
 
 
 def published_average(name: str, shots: int, datasets: Sequence[str] | None = None) -> float | None:
@@ -113,7 +107,7 @@ class RowStats:
 def row_stats(summ: pd.DataFrame, key: tuple[str, str, str], shots: int) -> RowStats:
     """Our row ``key = (method, backbone, selection)`` at ``shots`` (zero-shot CLIP: shots 0)."""
     method, backbone, selection = key
-    k = 0 if method == ZERO_SHOT else int(shots)
+    k = stored_shots(method == ZERO_SHOT, shots)
     sel = summ["selection"] if "selection" in summ.columns else pd.Series("default", index=summ.index)
     g = summ[
         (summ["method"] == method)

@@ -2,9 +2,10 @@
 
 No server and nothing fetched: the page is one self-contained HTML file with inline CSS, and the
 figures are linked by relative paths (they sit next to it in the report folder). The tables are
-rendered from the very Markdown the report writes, so the page and the ``.md`` files never differ.
-Only the small Markdown subset the report produces is understood: ``#`` headings, pipe tables,
-``- `` bullets, ``**bold**``, ```code``` and paragraphs.
+built from the same data as the ``.md`` files (``ramt.report.tables.Table``), cell by cell, so that
+no label (a ``|`` in a backbone name included) can shift a column. The text between tables is the
+small Markdown subset the report produces: ``#`` headings, ``- `` bullets, ``**bold**``, ```code```
+and paragraphs.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import html
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Union
 
-__all__ = ["markdown_to_html", "render_index"]
+from ramt.report.tables import Block, Table
+
+__all__ = ["blocks_to_html", "markdown_to_html", "render_index", "table_html"]
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px; color: #222; max-width: 1800px; }
@@ -42,18 +46,23 @@ def _inline(text: str) -> str:
 
 
 def _cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
+    """The cells of a Markdown table row (``\\|`` is a pipe inside a cell)."""
+    cells = re.split(r"(?<!\\)\|", line.strip().strip("|")) if line.strip() != "|" else [""]
+    return [c.strip().replace("\\|", "|").replace("\\\\", "\\") for c in cells]
 
 
 def _table(lines: list[str]) -> str:
-    header = _cells(lines[0])
-    rows = [_cells(ln) for ln in lines[2:]]
+    return table_html(Table(tuple(_cells(lines[0])), tuple(tuple(_cells(ln)) for ln in lines[2:])))
+
+
+def table_html(table: Table) -> str:
+    """One table from its data: published rows greyed, Δ rows italic with signed cells coloured."""
     out = [
         "<table>",
-        "<thead><tr>" + "".join(f"<th>{_inline(h)}</th>" for h in header) + "</tr></thead>",
+        "<thead><tr>" + "".join(f"<th>{_inline(h)}</th>" for h in table.header) + "</tr></thead>",
         "<tbody>",
     ]
-    for r in rows:
+    for r in table.rows:
         first = r[0] if r else ""
         cls = (
             " class='published'"
@@ -69,6 +78,20 @@ def _table(lines: list[str]) -> str:
         out.append(f"<tr{cls}>" + "".join(tds) + "</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
+
+
+def blocks_to_html(blocks: Sequence[Block]) -> str:
+    """A section built as data: its tables cell by cell, its text through :func:`markdown_to_html`."""
+    out, text = [], []
+    for block in blocks:
+        if isinstance(block, Table):
+            out.append(markdown_to_html("\n".join(text)))
+            text = []
+            out.append(table_html(block))
+        else:
+            text.append(block)
+    out.append(markdown_to_html("\n".join(text)))
+    return "\n".join(part for part in out if part)
 
 
 def markdown_to_html(md: str) -> str:
@@ -107,14 +130,19 @@ def markdown_to_html(md: str) -> str:
     return "\n".join(out)
 
 
-def render_index(title: str, sections: Sequence[tuple[str, str]], figures: Sequence[tuple[str, str]]) -> str:
-    """The page: ``sections = [(name, markdown)]``, ``figures = [(file name in out_dir, caption)]``."""
+def render_index(
+    title: str,
+    sections: Sequence[tuple[str, Union[str, Sequence[Block]]]],
+    figures: Sequence[tuple[str, str]],
+) -> str:
+    """The page: ``sections = [(name, blocks or markdown)]``, ``figures = [(file name in out_dir, caption)]``."""
     nav = " ".join(f"<a href='#sec-{i}'>{html.escape(name)}</a>" for i, (name, _md) in enumerate(sections))
     if figures:
         nav += " <a href='#figures'>Figures</a>"
     body = [f"<h1>{html.escape(title)}</h1>", f"<nav>{nav}</nav>"]
     for i, (_name, md) in enumerate(sections):
-        body.append(f"<section id='sec-{i}'>{markdown_to_html(md)}</section>")
+        inner = markdown_to_html(md) if isinstance(md, str) else blocks_to_html(md)
+        body.append(f"<section id='sec-{i}'>{inner}</section>")
     if figures:
         body.append("<h2 id='figures'>Figures</h2><div class='figs'>")
         for name, caption in figures:

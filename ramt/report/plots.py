@@ -2,7 +2,8 @@
 
 Few-shot curves (``fewshot_<dataset>`` and ``fewshot_average``): accuracy against shots on a log2
 axis, one line per row of the few-shot table. Colours follow the Okabe-Ito colour-blind-safe
-palette with one colour per method *family* (CoOp, Tip-Adapter, mask tuning, the combinations);
+palette with one colour per method *family* (``Method.family`` in the registry: CoOp, Tip-Adapter,
+mask tuning, the combinations; a plugin's new family gets a fixed palette colour from its name);
 markers tell the variants of a family apart (Tip-Adapter / -F, R-AMT / AMT / R-MMT ...); a
 non-default selection protocol has hollow markers, a backbone other than ViT-B/16 (†) a dotted line.
 The published curve of the same method is dashed in the same colour. Rows are shifted slightly
@@ -27,8 +28,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ramt.methods import DG_TARGETS, PUBLISHED_NAME, dataset_sort_key, method_sort_key  # noqa: E402
-from ramt.report.compare import published_average, published_cell  # noqa: E402
+from ramt.methods import (  # noqa: E402
+    DG_TARGETS,
+    FAMILY_COLOURS,
+    PUBLISHED_NAME,
+    base_label,
+    dataset_sort_key,
+    family_colour,
+    method_for_label,
+    method_sort_key,
+)
+from ramt.published import ZERO_SHOT, published_value  # noqa: E402
+from ramt.report.compare import published_average  # noqa: E402
 from ramt.report.tables import (  # noqa: E402
     DEFAULT_SELECTION,
     NOT_COMPARABLE,
@@ -56,20 +67,7 @@ __all__ = [
 ]
 
 SHOTS = (1, 2, 4, 8, 16)
-ZERO_SHOT = "ZeroShotCLIP"
-# Okabe & Ito (2008), colour-blind safe; yellow is left out (unreadable on white).
-FAMILY_COLOURS: dict[str, str] = {
-    "Zero-shot CLIP": "#000000",
-    "CoOp": "#0072B2",
-    "Tip-Adapter": "#E69F00",
-    "Mask tuning": "#D55E00",
-    "CoOp + mask tuning": "#56B4E9",
-    "Tip-Adapter + mask tuning": "#CC79A7",
-    "other": "#009E73",
-}
-_EXTRA_COLOURS = ("#009E73", "#999999", "#7F3C8D", "#11A579")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
-_MASK_METHODS = ("AMT", "R-AMT", "MMT", "R-MMT", "PMT", "R-PMT")
 
 
 def safe_name(name: str) -> str:
@@ -78,23 +76,10 @@ def safe_name(name: str) -> str:
 
 
 def method_family(method: str) -> str:
-    """The colour family of a method label (``Tip-Adapter-F+R-AMT`` -> ``Tip-Adapter + mask tuning``)."""
-    if method == ZERO_SHOT:
-        return "Zero-shot CLIP"
-    if "+" in method:
-        host = method.split("+", 1)[0]
-        return (
-            f"{method_family(host)} + mask tuning"
-            if host in ("CoOp", "Tip-Adapter", "Tip-Adapter-F")
-            else "other"
-        )
-    if method.startswith("Tip-Adapter"):
-        return "Tip-Adapter"
-    if method == "CoOp":
-        return "CoOp"
-    if method in _MASK_METHODS:
-        return "Mask tuning"
-    return "other"
+    """The colour family of a row label, from the method registry (``Tip-Adapter-F+R-AMT`` ->
+    ``Tip-Adapter + mask tuning``); a label no method claims is its own family."""
+    entry = method_for_label(method)
+    return entry.family if entry is not None else base_label(method)
 
 
 def row_style(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], dict]:
@@ -105,15 +90,10 @@ def row_style(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], di
         fam = variants.setdefault(method_family(method), [])
         if method not in fam:
             fam.append(method)
-    extra = iter(_EXTRA_COLOURS * 4)
-    other_colour: dict[str, str] = {}
     for key in keys:
         method, backbone, selection = key
         family = method_family(method)
-        if family == "other":
-            colour = other_colour.setdefault(method, next(extra))
-        else:
-            colour = FAMILY_COLOURS[family]
+        colour = family_colour(family)
         styles[key] = {
             "color": colour,
             "marker": _MARKERS[variants[family].index(method) % len(_MARKERS)],
@@ -254,7 +234,7 @@ def plot_fewshot(df: pd.DataFrame, out_dir: str | Path, with_published: bool = T
         drawn.add(tag)
         xs, ys = [], []
         for k in SHOTS[:1] if method == ZERO_SHOT else SHOTS:
-            v = published_cell(name, dataset, k) if dataset else published_average(name, k, datasets)
+            v = published_value(name, dataset, k) if dataset else published_average(name, k, datasets)
             if v is not None and not math.isnan(v):
                 xs.append(k)
                 ys.append(v)

@@ -44,7 +44,13 @@ from ramt.engine.clip_trainer import ClipTrainer
 from ramt.engine.precision import fuse_optimizer, use_bf16
 from ramt.policy import TIP_SETTINGS, TIP_SETTINGS_DEFAULT
 from ramt.registry import TRAINER_REGISTRY
-from ramt.selection import F_EPOCHS, SEARCH_SPLITS, selection_protocol
+from ramt.selection import (
+    F_EPOCHS,
+    SEARCH_SPLITS,
+    is_new_best,
+    official_report_uses_epoch,
+    selection_protocol,
+)
 from ramt.utils.io import atomic_write_json
 
 TIP_LOGIT_SCALE = 100.0  # exp(logit_scale) of CLIP; Tip-Adapter hard-codes it
@@ -129,15 +135,6 @@ def _uses_table(key: str, value) -> bool:
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Top-1 accuracy in % (``100 * correct / total``, as the evaluator and the official code)."""
     return 100.0 * int((logits.argmax(-1) == labels).sum()) / max(1, int(labels.numel()))
-
-
-def is_new_best(accuracy_now: float, best_so_far: Optional[float]) -> bool:
-    """The official Tip-F epoch rule: keep an epoch when it *strictly* beats the best so far.
-
-    The official code starts from 0.0; ``None`` (no epoch yet) always accepts, so that an epoch is
-    kept even when every test accuracy is 0.
-    """
-    return best_so_far is None or accuracy_now > best_so_far
 
 
 def resolve_tip_settings(cfg) -> dict[str, tuple[object, str]]:
@@ -560,7 +557,7 @@ class TipAdapter(ClipTrainer):
         """
         searched_acc = self.test_accuracy(hparams["alpha"], hparams["beta"])
         epoch_acc = self.test_accuracy(self.init_alpha, self.init_beta)
-        use_epoch = epoch_acc > searched_acc
+        use_epoch = official_report_uses_epoch(epoch_acc, searched_acc)
         rec = self.best_test_record or {}
         hparams = dict(
             hparams,

@@ -9,10 +9,10 @@ DATASET=$1; shift
 require_dataset "$DATASET"
 TRAINER=CoCoOp
 CFG=vit_b16_c4_ep10_batch1_ctxv1
-TAG=$(backbone_tag "$@")
+CFG_TAG=$(config_tag "$CFG" "$@")
 LOADEP="${LOADEP:-10}"
 for SEED in $SEEDS; do
-  COMMON="${DATASET}/shots_16/${TRAINER}/$(tagged "$CFG" "$TAG")/seed${SEED}"
+  COMMON="${DATASET}/shots_16/${TRAINER}/${CFG_TAG}/seed${SEED}"
   SRC="${OUTPUT}/base2new/train_base/${COMMON}"
   is_finished "$SRC" || die "no finished base-class run in ${SRC}; run scripts/cocoop/base2new_train.sh ${DATASET} first"
   run_train "${OUTPUT}/base2new/test_new/${COMMON}" --test-log -- \

@@ -9,9 +9,9 @@ DATASET=$1; shift
 require_dataset "$DATASET"
 TRAINER=CoCoOp
 CFG=vit_b16_c4_ep10_batch1_ctxv1
-TAG=$(backbone_tag "$@")
+CFG_TAG=$(config_tag "$CFG" "$@")
 for SEED in $SEEDS; do
-  run_train "${OUTPUT}/base2new/train_base/${DATASET}/shots_16/${TRAINER}/$(tagged "$CFG" "$TAG")/seed${SEED}" -- \
+  run_train "${OUTPUT}/base2new/train_base/${DATASET}/shots_16/${TRAINER}/${CFG_TAG}/seed${SEED}" -- \
     --seed "$SEED" --trainer "$TRAINER" \
     --dataset-config-file "configs/datasets/${DATASET}.yaml" \
     --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \

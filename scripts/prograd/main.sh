@@ -6,19 +6,11 @@
 # vit_b16 replaced by the backbone's folder tag for other backbones (tiny_ep100, ...).
 # Context options: NCTX (16), CSC (False), CTP (end: end/middle/front) from the environment.
 # Parse with parse_test_res.py on the nctx... folder.
+# Folders and config: the method registry (python -m ramt.methods run-dir prograd DATASET SHOTS SEED).
 source "$(dirname "$0")/../common.sh"
 [ $# -ge 2 ] || die "usage: bash scripts/prograd/main.sh DATASET SHOTS [KEY VALUE ...]"
 DATASET=$1; SHOTS=$2; shift 2
 require_dataset "$DATASET"; require_shots "$SHOTS"
-TRAINER=ProGrad
-NCTX="${NCTX:-16}"; CSC="${CSC:-False}"; CTP="${CTP:-end}"
-CFG=$(coop_config ProGrad "$DATASET" "$SHOTS")
-TAG=$(backbone_tag "$@")
 for SEED in $SEEDS; do
-  run_train "${OUTPUT}/${DATASET}/${TRAINER}/$(tagged "$CFG" "$TAG")_${SHOTS}shots/nctx${NCTX}_csc${CSC}_ctp${CTP}/seed${SEED}" -- \
-    --seed "$SEED" --trainer "$TRAINER" \
-    --dataset-config-file "configs/datasets/${DATASET}.yaml" \
-    --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \
-    TRAINER.COOP.N_CTX "$NCTX" TRAINER.COOP.CSC "$CSC" TRAINER.COOP.CLASS_TOKEN_POSITION "$CTP" \
-    DATASET.NUM_SHOTS "$SHOTS" "$@"
+  run_method prograd "$DATASET" "$SHOTS" "$SEED" "$@"
 done

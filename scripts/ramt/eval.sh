@@ -14,7 +14,7 @@ TRAINER=RAMT
 CFG=$(ramt_config "$SOURCE")
 TAG=$(backbone_tag "$@")
 for SEED in $SEEDS; do
-  SRC="${OUTPUT}/${SOURCE}/${TRAINER}/${TAG}_${SHOTS}shots/seed${SEED}"
+  SRC=$(ramt_run_dir "$SOURCE" "$SHOTS" "$SEED" "$@") || exit 2
   is_finished "$SRC" || die "no finished R-AMT run in ${SRC}; train it first: bash scripts/ramt/main.sh ${SOURCE} ${SHOTS}"
   run_train "${OUTPUT}/evaluation/${TRAINER}/${TAG}_${SHOTS}shots/${TARGET}/seed${SEED}" --test-log -- \
     --seed "$SEED" --trainer "$TRAINER" \

@@ -6,18 +6,11 @@
 # The GDR lambda comes from the policy table (MASK.GDR_LAMBDA -1.0); pass MASK.GDR_LAMBDA 0.3 to
 # override, MASK.GDR False for AMT, MASK.LAYERS "('mlp','conv1')" for R-MMT, "('all',)" for R-PMT
 # (give variants their own folder with EXP=..., e.g. EXP=vit_b16_16shots_amt).
+# Folders and config: the method registry (python -m ramt.methods run-dir ramt DATASET SHOTS SEED).
 source "$(dirname "$0")/../common.sh"
 [ $# -ge 2 ] || die "usage: bash scripts/ramt/main.sh DATASET SHOTS [KEY VALUE ...]"
 DATASET=$1; SHOTS=$2; shift 2
 require_dataset "$DATASET"; require_shots "$SHOTS"
-TRAINER=RAMT
-CFG=$(ramt_config "$DATASET")
-TAG=$(backbone_tag "$@")
-EXP="${EXP:-${TAG}_${SHOTS}shots}"
 for SEED in $SEEDS; do
-  run_train "${OUTPUT}/${DATASET}/${TRAINER}/${EXP}/seed${SEED}" -- \
-    --seed "$SEED" --trainer "$TRAINER" \
-    --dataset-config-file "configs/datasets/${DATASET}.yaml" \
-    --config-file "configs/trainers/${TRAINER}/${CFG}.yaml" \
-    DATASET.NUM_SHOTS "$SHOTS" "$@"
+  run_method ramt "$DATASET" "$SHOTS" "$SEED" "$@"
 done

@@ -7,10 +7,4 @@ source "$(dirname "$0")/../common.sh"
 [ $# -ge 1 ] || die "usage: bash scripts/zsclip/main.sh DATASET [KEY VALUE ...]"
 DATASET=$1; shift
 require_dataset "$DATASET"
-TRAINER=ZeroshotCLIP
-TAG=$(backbone_tag "$@")
-run_train "${OUTPUT}/${TRAINER}/${TAG}/${DATASET}" --test-log -- \
-  --trainer "$TRAINER" \
-  --dataset-config-file "configs/datasets/${DATASET}.yaml" \
-  --config-file "configs/trainers/${TRAINER}/vit_b16.yaml" \
-  --eval-only "$@"
+run_method zsclip "$DATASET" - - "$@"

@@ -124,21 +124,25 @@ def test_tip_adapter_official_protocol_has_its_own_folder(out_root, digits_root)
         assert json.load(open(exp / "tipf" / "seed1" / "results.json"))["selection"]["name"] == "default"
 
 
-def test_official_protocol_options_per_dataset():
-    def opts(dataset, variant, protocol="official"):
-        cmd = f"source scripts/common.sh; PROTOCOL={protocol}; tip_protocol_opts {dataset} {variant}; tip_variant_dir {variant}"
-        res = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True)
-        return res.returncode, res.stdout.split("\n"), res.stderr
+def test_official_protocol_options_per_dataset(tmp_path):
+    """The protocol options and folders come from ramt.selection (no bash copy of the rule)."""
 
-    assert opts("imagenet", "tipf")[1][:3] == [
-        "TRAINER.TIP.SEARCH_SPLIT test",
-        "TRAINER.TIP.F_EPOCH best_test",
-        "tipf_official",
-    ]
-    assert opts("caltech101", "tip")[1][:2] == ["TRAINER.TIP.SEARCH_SPLIT val", "tip_official"]
-    assert opts("caltech101", "tipf", "default")[1][:1] == ["tipf"]
-    rc, _, err = opts("caltech101", "tipf", "paper")
-    assert rc != 0 and "unknown PROTOCOL 'paper'" in err
+    def runs(dataset, protocol="official", variants="tip tipf"):
+        env = dict(os.environ, OUTPUT=str(tmp_path), PROTOCOL=protocol, VARIANTS=variants)
+        cmd = [sys.executable, "-m", "ramt.methods", "runs", "tip_adapter", dataset, "16", "1"]
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        return res.returncode, [line.split("\t") for line in res.stdout.splitlines()], res.stderr
+
+    _, (tip, tipf), _ = runs("imagenet")
+    assert tipf[0] == str(tmp_path / "imagenet/TipAdapter/vit_b16_16shots/tipf_official/seed1")
+    assert " ".join(tipf[3:]).count("TRAINER.TIP.SEARCH_SPLIT test TRAINER.TIP.F_EPOCH best_test") == 1
+    assert "TRAINER.TIP.F_EPOCH" not in tip and "TRAINER.TIP.SEARCH_SPLIT test" in " ".join(tip)
+    _, (tip,), _ = runs("caltech101", variants="tip")
+    assert tip[0].endswith("/tip_official/seed1") and "TRAINER.TIP.SEARCH_SPLIT val" in " ".join(tip)
+    _, (tipf,), _ = runs("caltech101", "default", "tipf")
+    assert tipf[0].endswith("/tipf/seed1") and "TRAINER.TIP.SEARCH_SPLIT" not in tipf
+    rc, _, err = runs("caltech101", "paper")
+    assert rc != 0 and "ERROR: unknown PROTOCOL 'paper'" in err
 
 
 @pytest.mark.slow
