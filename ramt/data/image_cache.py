@@ -22,7 +22,6 @@ interrupted build never looks finished. Costs per dataset are in ``docs/SPEED.md
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -34,8 +33,16 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
+import PIL
 import torch
+import torchvision
+import torchvision.transforms as T
 from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from ramt.config import resolve_cache_dir
+
+from .images import BadImageError, header_size, read_image
 
 CACHE_FORMAT = 1
 # Training originals up to this size are copied into memory; larger ones stay memory-mapped.
@@ -63,9 +70,6 @@ def image_stats(paths: Sequence[str]) -> list[tuple[int, int]]:
 
 def cache_key(kind: str, paths: Sequence[str], transform: str) -> str:
     """A content hash: kind, transform, library versions, and every image's path, size and mtime."""
-    import PIL
-    import torchvision
-
     h = hashlib.sha256()
     head = {
         "format": CACHE_FORMAT,
@@ -138,15 +142,12 @@ def _decode_all(paths: Sequence[str], load: Callable[[str], np.ndarray], num_wor
     The loader has its own generator, so building a cache never consumes the global RNG: a run
     draws the same random numbers whether the cache existed or not.
     """
-    from torch.utils.data import DataLoader, Dataset
 
     class _Decode(Dataset):
         def __len__(self):
             return len(paths)
 
         def __getitem__(self, j):
-            from ramt.data.manager import BadImageError
-
             try:
                 return j, load(paths[j]), None
             except BadImageError as e:
@@ -186,8 +187,6 @@ def _build(
         def on_image(j: int, arr: Optional[np.ndarray], err: Optional[str]) -> None:
             if arr is None:
                 if not skip_bad:
-                    from ramt.data.manager import BadImageError
-
                     raise BadImageError(err)
                 index[j, 0] = 0
                 return
@@ -246,8 +245,6 @@ def split_test_transform(tfm) -> Optional[tuple[list, list]]:
     """(deterministic PIL head, tensor tail) of a test transform, or None if it is not of a
     cacheable form: ``Resize(shorter edge) -> CenterCrop`` or ``Resize((h, w))`` (squash), then
     ``ToTensor [-> Normalize]``."""
-    import torchvision.transforms as T
-
     steps = list(getattr(tfm, "transforms", []))
     n_head = 0
     while n_head < len(steps) and isinstance(steps[n_head], (T.Resize, T.CenterCrop)):
@@ -275,8 +272,6 @@ def _pair(size) -> Optional[tuple[int, int]]:
 
 def _output_size(head: list) -> Optional[tuple[int, int]]:
     """(height, width) every image has after ``head``, or None when it depends on the image."""
-    import torchvision.transforms as T
-
     last = head[-1]
     if isinstance(last, T.CenterCrop):
         size = last.size
@@ -288,8 +283,6 @@ def _output_size(head: list) -> Optional[tuple[int, int]]:
 
 def _load_head(head: list) -> Callable[[str], np.ndarray]:
     def load(path: str) -> np.ndarray:
-        from ramt.data.manager import read_image
-
         img = read_image(path)
         for t in head:
             img = t(img)
@@ -351,8 +344,6 @@ def resolve_index(valid: np.ndarray, idx: int, path_of: Callable[[int], str]) ->
             "image cache was built",
             stacklevel=3,
         )
-    from ramt.data.manager import BadImageError
-
     raise BadImageError(f"No readable image in the data source ({n} items); see the warnings above.")
 
 
@@ -411,19 +402,7 @@ class CachedEvalLoader:
 
 
 # ----------------------------------------------------------------------------- training originals
-def _header_size(path: str) -> tuple[int, int]:
-    """(height, width) from the image header (no decoding); (0, 0) when unreadable."""
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-        return h, w
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return 0, 0
-
-
 def _load_original(path: str) -> np.ndarray:
-    from ramt.data.manager import read_image
-
     return np.asarray(read_image(path), dtype=np.uint8)
 
 
@@ -436,7 +415,7 @@ def originals_cache(cache_root: str, paths: Sequence[str], skip_bad: bool, num_w
         index = np.zeros((n, 4), dtype=np.int64)
         offset = 0
         for j, p in enumerate(paths):
-            h, w = _header_size(p)
+            h, w = header_size(p)
             index[j, 1:] = (offset, h, w)
             offset += h * w * 3
         return (max(offset, 1),), index
@@ -457,36 +436,24 @@ def originals_cache(cache_root: str, paths: Sequence[str], skip_bad: bool, num_w
     )
 
 
-@functools.cache
-def _make_train_wrapper_class():
-    from ramt.data.manager import DatasetWrapper
+class CachedOriginals:
+    """The training loader's image source (:class:`ramt.data.images.ImageSource`) serving the
+    decoded originals instead of the files.
 
-    class _CachedTrainWrapper(DatasetWrapper):
-        """``DatasetWrapper`` whose images come from the decoded originals instead of the JPEGs.
+    ``Image.fromarray`` of the cached pixels is the image ``read_image`` returns, so the
+    transform (and its random draws, which happen in the same order) gives the same tensors.
+    """
 
-        ``Image.fromarray`` of the cached pixels is the image ``read_image`` returns, so the
-        transform (and its random draws, which happen in the same order) gives the same tensors.
-        """
+    def __init__(self, originals: DecodedImages) -> None:
+        self.originals = originals
 
-        def __init__(self, cfg, data_source, transform=None, is_train=False, originals=None):
-            super().__init__(cfg, data_source, transform=transform, is_train=is_train)
-            self.originals = originals
-
-        def _load(self, idx: int):
-            j = resolve_index(self.originals.valid, idx, lambda k: self.data_source[k].impath)
-            return (
-                j,
-                self.data_source[j],
-                Image.fromarray(np.ascontiguousarray(self.originals.image(j)), "RGB"),
-            )
-
-    return _CachedTrainWrapper
+    def load(self, data_source: Sequence, idx: int):
+        j = resolve_index(self.originals.valid, idx, lambda k: data_source[k].impath)
+        return j, data_source[j], Image.fromarray(np.ascontiguousarray(self.originals.image(j)), "RGB")
 
 
 # ----------------------------------------------------------------------------- hooks for the loaders
 def image_cache_root(cfg) -> str:
-    from ramt.config import resolve_cache_dir
-
     return os.path.join(resolve_cache_dir(cfg), "images")
 
 
@@ -515,18 +482,13 @@ def cached_eval_loader(cfg, data_source: Sequence, batch_size: int, tfm, sampler
     return CachedEvalLoader(open_cache, data_source, batch_size, tail, pin_memory=pin_memory)
 
 
-def originals_wrapper(cfg, data_source: Sequence, tfm):
-    """A dataset-wrapper factory serving the cached decoded originals of a few-shot training set,
-    or None when the cache is off or the run is not few-shot (``DATASET.NUM_SHOTS`` <= 0)."""
+def originals_source(cfg, data_source: Sequence, tfm) -> Optional[CachedOriginals]:
+    """The image source serving the cached decoded originals of a few-shot training set, or None
+    when the cache is off or the run is not few-shot (``DATASET.NUM_SHOTS`` <= 0)."""
     if not cfg.DATALOADER.IMAGE_CACHE or tfm is None or int(cfg.DATASET.NUM_SHOTS) <= 0:
         return None
     paths = [d.impath for d in data_source]
     originals = originals_cache(
         image_cache_root(cfg), paths, bool(cfg.DATASET.SKIP_BAD_IMAGES), _num_workers(cfg)
     )
-    cls = _make_train_wrapper_class()
-
-    def factory(cfg_, source, transform=None, is_train=False):
-        return cls(cfg_, source, transform=transform, is_train=is_train, originals=originals)
-
-    return factory
+    return CachedOriginals(originals)

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from typing import Optional
 
 import torch
-from PIL import Image
 from tabulate import tabulate
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from ramt.clip.backbones import resolve_preprocess
 
 from .datum import Datum
+from .image_cache import cached_eval_loader, originals_source
+from .images import BadImageError, DecodeImages, ImageSource, read_image
 from .transforms import build_to_tensor, build_transform
 
 __all__ = [
@@ -25,27 +26,6 @@ __all__ = [
     "build_dataset",
     "read_image",
 ]
-
-
-class BadImageError(OSError):
-    """An image listed by the dataset that cannot be opened or decoded."""
-
-
-def read_image(path: str) -> Image.Image:
-    """Open an image with PIL and convert it to RGB (decoding it fully)."""
-    try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except FileNotFoundError as e:
-        raise BadImageError(
-            f"Image not found: {path}. Check DATASET.ROOT and that the dataset is fully extracted "
-            "(see docs/DATASETS.md); DATASET.SKIP_BAD_IMAGES True skips such items."
-        ) from e
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise BadImageError(
-            f"Cannot read image {path}: {e}. The file is corrupt or not an image; replace it, or set "
-            "DATASET.SKIP_BAD_IMAGES True to skip it with a warning."
-        ) from e
 
 
 def build_dataset(cfg):
@@ -73,8 +53,16 @@ class DatasetWrapper(Dataset):
     from the split, see :func:`drop_bad_images`.)
     """
 
-    def __init__(self, cfg, data_source: Sequence[Datum], transform=None, is_train: bool = False):
+    def __init__(
+        self,
+        cfg,
+        data_source: Sequence[Datum],
+        transform=None,
+        is_train: bool = False,
+        images: Optional[ImageSource] = None,
+    ):
         self.cfg = cfg
+        self.images = images if images is not None else DecodeImages()
         self.data_source = data_source
         self.transform = transform
         self.is_train = is_train
@@ -88,8 +76,7 @@ class DatasetWrapper(Dataset):
         return len(self.data_source)
 
     def __getitem__(self, idx: int) -> dict:
-        item = self.data_source[idx]
-        img0 = read_image(item.impath)
+        idx, item, img0 = self.images.load(self.data_source, idx)
         output = {"label": item.label, "domain": item.domain, "impath": item.impath, "index": idx}
         if self.transform is None:
             output["img"] = self.to_tensor(img0)
@@ -135,17 +122,19 @@ def build_data_loader(
     if sampler_type not in _SAMPLERS:
         raise ValueError(f"Unknown sampler {sampler_type!r}; supported: {', '.join(_SAMPLERS)}.")
     pin_memory = bool(cfg.USE_CUDA and torch.cuda.is_available())
+    images = None
     if dataset_wrapper is None:
         # Decoded-image caches (DATALOADER.IMAGE_CACHE, docs/SPEED.md): same tensors, no re-decoding.
-        from .image_cache import cached_eval_loader, originals_wrapper
-
         if is_train:
-            dataset_wrapper = originals_wrapper(cfg, data_source, tfm)
+            images = originals_source(cfg, data_source, tfm)
         elif not drop_last:
             cached = cached_eval_loader(cfg, data_source, batch_size, tfm, sampler_type, pin_memory)
             if cached is not None:
                 return cached
-    wrapper = (dataset_wrapper or DatasetWrapper)(cfg, data_source, transform=tfm, is_train=is_train)
+    if images is not None:
+        wrapper = DatasetWrapper(cfg, data_source, transform=tfm, is_train=is_train, images=images)
+    else:
+        wrapper = (dataset_wrapper or DatasetWrapper)(cfg, data_source, transform=tfm, is_train=is_train)
     sampler = RandomSampler(wrapper) if sampler_type == "RandomSampler" else SequentialSampler(wrapper)
     if drop_last is None:
         drop_last = bool(is_train and len(data_source) >= batch_size)
@@ -214,8 +203,6 @@ def report_bad_images(bad: Sequence[str], limit: int = 20) -> None:
 
 def check_files(dataset) -> None:
     """One pass over every listed image (``DATASET.CHECK_FILES``); raise listing the missing ones."""
-    import os
-
     lists = [dataset.train_x, dataset.val or [], dataset.test]
     missing = [d.impath for items in lists for d in items if not os.path.isfile(d.impath)]
     if missing:

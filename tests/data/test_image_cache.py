@@ -105,6 +105,10 @@ def test_cached_eval_consumes_the_global_rng_like_a_dataloader(tmp_path, items):
     assert torch.equal(states[0], states[1])
 
 
+def _no_open(path, *args, **kwargs):
+    raise AssertionError(f"image opened although the cache is warm: {path}")
+
+
 def _train_batches(cfg, items, epochs=2):
     torch.manual_seed(11)
     loader = build_data_loader(cfg, items, 3, build_transform(cfg, is_train=True), is_train=True)
@@ -115,7 +119,11 @@ def _train_batches(cfg, items, epochs=2):
 def test_cached_training_batches_are_identical_for_the_same_seed(tmp_path, items, workers):
     kw = {"DATALOADER.NUM_WORKERS": workers}
     plain = _train_batches(_cfg(tmp_path, False, **kw), items)
-    cached = _train_batches(_cfg(tmp_path, True, **kw), items)
+    image_cache.originals_cache(str(tmp_path / "cache" / "images"), [d.impath for d in items], False, 0)
+    # Warm cache: training must not open a single file (the patch reaches forked workers too).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Image, "open", _no_open)
+        cached = _train_batches(_cfg(tmp_path, True, **kw), items)
     assert len(plain) == len(cached) == 4
     for a, b in zip(plain, cached):
         assert torch.equal(a["index"], b["index"]) and torch.equal(a["label"], b["label"])
