@@ -9,6 +9,7 @@ back.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -16,7 +17,7 @@ from PIL import Image
 
 from .datum import Datum
 
-__all__ = ["BadImageError", "DecodeImages", "ImageSource", "header_size", "read_image"]
+__all__ = ["BadImageError", "DecodeImages", "ImageSource", "file_stamp", "header_size", "read_image"]
 
 # What PIL raises for a file that is not a readable image.
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
@@ -41,6 +42,16 @@ def read_image(path: str) -> Image.Image:
             f"Cannot read image {path}: {e}. The file is corrupt or not an image; replace it, or set "
             "DATASET.SKIP_BAD_IMAGES True to skip it with a warning."
         ) from e
+
+
+def file_stamp(path: str) -> str:
+    """``size:mtime_ns:ctime_ns`` of a file (``missing`` when it cannot be stat'ed): the cache keys'
+    view of an image. The inode change time catches a same-size rewrite whose mtime was restored."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def header_size(path: str) -> tuple[int, int]:
