@@ -14,13 +14,14 @@ import functools
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Callable, Optional
 
 import torch
 from tqdm import tqdm
 
-from ramt.utils.io import atomic_torch_save, sha256_file
+from ramt.utils.io import atomic_torch_save, file_stamp, sha256_file
 
 
 def feature_cache_key(**parts) -> str:
@@ -30,16 +31,11 @@ def feature_cache_key(**parts) -> str:
 
 
 def items_fingerprint(impaths: Sequence[str], labels: Sequence[int]) -> str:
-    """Hash of each item's path, label, file size and modification time (ns; missing files hash
-    as such), so that rewriting an image in place changes the fingerprint."""
+    """Hash of each item's path, label, file size, mtime and ctime (ns; missing files hash as
+    such), so that rewriting an image in place changes the fingerprint, even with mtime restored."""
     h = hashlib.sha256()
     for p, y in zip(impaths, labels):
-        try:
-            st = os.stat(p)
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            stamp = "missing"
-        h.update(f"{p}\t{y}\t{stamp}\n".encode())
+        h.update(f"{p}\t{y}\t{file_stamp(p)}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -56,25 +52,48 @@ def compute_features(
     return torch.cat(feats), torch.cat(labels)
 
 
+def tensors_checksum(*tensors: torch.Tensor) -> str:
+    """blake2b of the tensors' bytes (the feature cache's integrity check)."""
+    h = hashlib.blake2b(digest_size=16)
+    for t in tensors:
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def cached_features(
     cache_dir: Optional[str],
     key: str,
     compute: Callable[[], tuple[torch.Tensor, torch.Tensor]],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Load features for ``key`` from ``cache_dir``, or compute and store them."""
+    """Load features for ``key`` from ``cache_dir``, or compute and store them.
+
+    The stored checksum is checked on load: a mismatch (or an unreadable file) moves the file
+    aside with a warning and the features are computed again.
+    """
     if not cache_dir:
         return compute()
     path = os.path.join(cache_dir, f"{key}.pt")
     if os.path.isfile(path):
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
+            if blob.get("checksum") != tensors_checksum(blob["features"], blob["labels"]):
+                raise ValueError("the features do not match their checksum")
             print(f"Loading cached image features from {path}")
             return blob["features"], blob["labels"]
         except Exception as e:  # a foreign or damaged file: recompute, never trust it
-            print(f"Ignoring unreadable feature cache {path}: {e}")
+            aside = f"{path}.broken-{os.getpid()}"
+            os.replace(path, aside)
+            msg = f"Feature cache {path} is damaged ({e}); moved to {aside}, computing the features again"
+            print(msg)
+            warnings.warn(msg, stacklevel=2)
     features, labels = compute()
-    atomic_torch_save({"features": features, "labels": labels}, path)
+    atomic_torch_save(
+        {"features": features, "labels": labels, "checksum": tensors_checksum(features, labels)}, path
+    )
     print(f"Saved image features to {path}")
+    for name in os.listdir(cache_dir):
+        if name.startswith(f"{key}.pt.broken-"):
+            os.remove(os.path.join(cache_dir, name))
     return features, labels
 
 

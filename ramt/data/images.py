@@ -9,11 +9,12 @@ back.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Protocol
 
 from PIL import Image
+
+from ramt.utils.io import file_stamp
 
 from .datum import Datum
 
@@ -42,16 +43,6 @@ def read_image(path: str) -> Image.Image:
             f"Cannot read image {path}: {e}. The file is corrupt or not an image; replace it, or set "
             "DATASET.SKIP_BAD_IMAGES True to skip it with a warning."
         ) from e
-
-
-def file_stamp(path: str) -> str:
-    """``size:mtime_ns:ctime_ns`` of a file (``missing`` when it cannot be stat'ed): the cache keys'
-    view of an image. The inode change time catches a same-size rewrite whose mtime was restored."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "missing"
-    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def header_size(path: str) -> tuple[int, int]:
