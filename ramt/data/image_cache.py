@@ -44,6 +44,7 @@ from torch.utils.data import DataLoader, Dataset
 from ramt.config import resolve_cache_dir
 
 from .images import BadImageError, file_stamp, header_size, read_image
+from .workers import worker_init
 
 CACHE_FORMAT = 2  # 2: pixel checksums, ctime in the key
 # Training originals up to this size are copied into memory; larger ones stay memory-mapped.
@@ -209,6 +210,7 @@ def _decode_all(paths: Sequence[str], load: Callable[[str], np.ndarray], num_wor
         num_workers=num_workers,
         collate_fn=lambda batch: batch,
         generator=torch.Generator().manual_seed(0),
+        worker_init_fn=worker_init(),
     )
     for batch in loader:
         for j, arr, err in batch:

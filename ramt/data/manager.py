@@ -17,6 +17,7 @@ from .datum import Datum
 from .image_cache import cached_eval_loader, originals_source
 from .images import BadImageError, DecodeImages, ImageSource, read_image
 from .transforms import build_to_tensor, build_transform
+from .workers import worker_init
 
 __all__ = [
     "BadImageError",
@@ -150,6 +151,7 @@ def build_data_loader(
         # Fresh workers each epoch: their seeds come from the main RNG, so a resumed run
         # draws the same augmentations as an uninterrupted one.
         persistent_workers=False,
+        worker_init_fn=worker_init() if num_workers else None,
     )
 
 
@@ -183,6 +185,7 @@ def drop_bad_images(dataset, num_workers: int = 0) -> list[str]:
         batch_size=64,
         num_workers=max(0, min(int(num_workers), os.cpu_count() or 1)),
         collate_fn=lambda batch: batch,
+        worker_init_fn=worker_init(),
     )
     bad = [impaths[i] for chunk in loader for i, err in chunk if err]
     if bad:
