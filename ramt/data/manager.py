@@ -172,14 +172,16 @@ class _ImageCheck(Dataset):
             return idx, str(e)
 
 
-def drop_bad_images(dataset, num_workers: int = 0) -> list[str]:
-    """Decode every listed image once and drop the unreadable ones from the split (in place).
+ALL_SPLITS = ("train_x", "val", "test")
+
+
+def drop_bad_images(dataset, num_workers: int = 0, splits: Sequence[str] = ALL_SPLITS) -> list[str]:
+    """Decode every image of ``splits`` once and drop the unreadable ones from them (in place).
 
     Returns their paths (sorted). A dropped image is not replaced: the split is smaller by one.
+    Splits the run never reads (zero-shot's training set) are neither decoded nor counted.
     """
-    impaths = sorted(
-        {d.impath for items in (dataset.train_x, dataset.val or [], dataset.test) for d in items}
-    )
+    impaths = sorted({d.impath for split in splits for d in (getattr(dataset, split) or [])})
     loader = DataLoader(
         _ImageCheck(impaths),
         batch_size=64,
@@ -219,14 +221,22 @@ def check_files(dataset) -> None:
 class DataManager:
     """Build the dataset, its transforms and (lazily) its loaders."""
 
-    def __init__(self, cfg, dataset=None, custom_tfm_train=None, custom_tfm_test=None):
+    def __init__(
+        self,
+        cfg,
+        dataset=None,
+        custom_tfm_train=None,
+        custom_tfm_test=None,
+        splits: Sequence[str] = ALL_SPLITS,
+    ):
+        """``splits``: the splits the run reads images of (``DATASET.SKIP_BAD_IMAGES`` checks only these)."""
         self.cfg = cfg
         self._dataset = dataset if dataset is not None else build_dataset(cfg)
         if cfg.DATASET.CHECK_FILES:
             check_files(self._dataset)
         self.bad_images: list[str] = []
         if cfg.DATASET.SKIP_BAD_IMAGES:
-            self.bad_images = drop_bad_images(self._dataset, cfg.DATALOADER.NUM_WORKERS)
+            self.bad_images = drop_bad_images(self._dataset, cfg.DATALOADER.NUM_WORKERS, splits)
             report_bad_images(self.bad_images)
         self.preprocess = resolve_preprocess(cfg)
         if not cfg.INPUT.NO_TRANSFORM:

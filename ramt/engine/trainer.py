@@ -326,10 +326,14 @@ class SimpleTrainer(TrainerBase):
     def build_data_loader(self) -> None:
         from ramt.data.manager import DataManager
 
-        self.dm = DataManager(self.cfg)
+        self.dm = DataManager(self.cfg, splits=self.image_splits())
         self.num_classes = self.dm.num_classes
         self.num_source_domains = 1
         self.lab2cname = self.dm.lab2cname
+
+    def image_splits(self) -> tuple[str, ...]:
+        """The dataset splits whose images this trainer reads (bad-image checks cover only these)."""
+        return ("train_x", "val", "test")
 
     @property
     def train_loader_x(self):
