@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable, Sequence
+from typing import Optional
 
 from yacs.config import CfgNode as CN
 
@@ -338,8 +339,32 @@ def recipe_config(trainer: str, dataset_config: str, default: str = "vit_b16") -
     return f"{trainer}/{default}"
 
 
+def dataset_record_config(name: str) -> Optional[CN]:
+    """The dataset config derived from a catalogue record (``DATASET.NAME``: its registry name),
+    for ``--dataset-config-file NAME`` when no yaml file of that name exists; None if no record."""
+    # Local import: the catalogue is only needed for a name without a yaml file.
+    from ramt.data.sources import get_source
+
+    stem = os.path.basename(name)[: -len(".yaml")] if name.endswith(".yaml") else os.path.basename(name)
+    try:
+        src = get_source(stem)
+    except KeyError:
+        return None
+    return CN({"DATASET": CN({"NAME": src.registry})})
+
+
 def merge_from_file(cfg: CN, path: str, kind: str = "") -> None:
-    """Merge a yaml file (a path or a shipped config name) into ``cfg`` with clear errors."""
+    """Merge a yaml file (a path or a shipped config name) into ``cfg`` with clear errors; a
+    dataset name without a yaml file is derived from its catalogue record."""
+    if kind == "datasets" and not os.path.isfile(path):
+        try:
+            resolve_config_file(path, kind)
+        except ConfigError:
+            derived = dataset_record_config(path)
+            if derived is None:
+                raise
+            cfg.merge_from_other_cfg(derived)
+            return
     path = resolve_config_file(path, kind)
     loaded = cfg.load_cfg(open(path))
     for key, value in _flatten(loaded):

@@ -30,20 +30,12 @@ __all__ = [
 
 
 def build_dataset(cfg):
-    """Construct the dataset named by ``cfg.DATASET.NAME`` from the registry."""
-    from ramt.registry import DATASET_REGISTRY
+    """Construct the dataset named by ``cfg.DATASET.NAME`` (:func:`ramt.datasets.build_dataset`)."""
+    # Local import: the dataset classes sit above the data layer (Dassl's layout); the engine
+    # passes the dataset in, this path serves direct DataManager(cfg) users.
+    from ramt.datasets import build_dataset as build
 
-    name = cfg.DATASET.NAME
-    if not name:
-        raise ValueError(
-            "DATASET.NAME is empty. Pass --dataset-config-file <name> or a yaml path "
-            "(e.g. --dataset-config-file digits or configs/datasets/digits.yaml)."
-        )
-    if name not in DATASET_REGISTRY:
-        import ramt.datasets  # noqa: F401  (registers the shipped dataset classes)
-    if cfg.VERBOSE:
-        print(f"Loading dataset: {name}")
-    return DATASET_REGISTRY.get(name)(cfg)
+    return build(cfg)
 
 
 class DatasetWrapper(Dataset):

@@ -325,8 +325,9 @@ class SimpleTrainer(TrainerBase):
     # ---------------------------------------------------------------- data
     def build_data_loader(self) -> None:
         from ramt.data.manager import DataManager
+        from ramt.datasets import build_dataset
 
-        self.dm = DataManager(self.cfg, splits=self.image_splits())
+        self.dm = DataManager(self.cfg, dataset=build_dataset(self.cfg), splits=self.image_splits())
         self.num_classes = self.dm.num_classes
         self.num_source_domains = 1
         self.lab2cname = self.dm.lab2cname
