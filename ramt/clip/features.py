@@ -10,7 +10,6 @@ invalidates the entry; the weights enter by their content digest (:func:`weights
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -21,7 +20,12 @@ from typing import Callable, Optional
 import torch
 from tqdm import tqdm
 
-from ramt.utils.io import atomic_torch_save, file_stamp, sha256_file
+from ramt.utils.io import atomic_torch_save, file_stamp
+
+from .digests import file_sha256 as file_sha256  # re-exported (older imports)
+from .spec import _tiny_fingerprint
+from .spec import backbone_identity as backbone_identity  # re-exported: the engine's import
+from .spec import weights_identity as weights_identity  # re-exported: the run identity's import
 
 
 def feature_cache_key(**parts) -> str:
@@ -97,71 +101,6 @@ def cached_features(
     return features, labels
 
 
-@functools.lru_cache(maxsize=1)
 def tiny_weights_fingerprint() -> str:
-    """Hash of the ``tiny`` weights, so a change to its definition never reuses stale features."""
-    from ramt.clip.backend import build_tiny_clip
-
-    h = hashlib.sha256()
-    for name, tensor in build_tiny_clip().state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().float().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def file_sha256(path: str, cache_dir: Optional[str] = None) -> str:
-    """SHA-256 of a file, remembered in ``<cache_dir>/digests.json`` by (path, size, mtime_ns)."""
-    path = os.path.abspath(os.path.expanduser(path))
-    st = os.stat(path)
-    stamp = f"{path}:{st.st_size}:{st.st_mtime_ns}"
-    memo_path = os.path.join(cache_dir, "digests.json") if cache_dir else ""
-    memo: dict = {}
-    if memo_path and os.path.isfile(memo_path):
-        try:
-            with open(memo_path, encoding="utf-8") as f:
-                memo = json.load(f)
-        except (OSError, ValueError):
-            memo = {}
-    if isinstance(memo.get(stamp), str):
-        return memo[stamp]
-    digest = sha256_file(path)
-    if memo_path:
-        memo[stamp] = digest
-        try:
-            from ramt.utils.io import atomic_write_json
-
-            atomic_write_json(memo_path, memo)
-        except OSError:  # a read-only cache only costs the hash next time
-            pass
-    return digest
-
-
-def weights_identity(cfg) -> str:
-    """Identify the CLIP weights by content: a local file (``MODEL.BACKBONE.PATH``, or OpenAI's file
-    found in the CLIP folders) by its SHA-256, ``tiny`` by the hash of its weights, an OpenAI model
-    that open_clip would download by its name (OpenAI's files are fixed)."""
-    from ramt.config import resolve_cache_dir
-
-    cache = resolve_cache_dir(cfg)
-    path = cfg.MODEL.BACKBONE.PATH
-    name = cfg.MODEL.BACKBONE.NAME
-    if path:
-        return f"sha256:{file_sha256(path, cache)}"
-    if name == "tiny":
-        return f"tiny:{tiny_weights_fingerprint()}"
-    from ramt.clip.backend import OPENAI_FILES, clip_search_dirs
-
-    fname = OPENAI_FILES.get(name)
-    for d in clip_search_dirs() if fname else []:
-        candidate = os.path.join(d, fname)
-        if os.path.isfile(candidate):
-            return f"sha256:{file_sha256(candidate, cache)}"
-    pretrained = str(cfg.MODEL.BACKBONE.get("PRETRAINED", "") or "")
-    return f"open_clip:{name}:{pretrained}" if pretrained else f"openai:{name}"
-
-
-def backbone_identity(cfg) -> str:
-    """The weights' identity plus the code version (the feature cache's backbone key)."""
-    import ramt
-
-    return f"{weights_identity(cfg)}:code {ramt.__version__}"
+    """Hash of the ``tiny`` weights (see :mod:`ramt.clip.spec`)."""
+    return _tiny_fingerprint()

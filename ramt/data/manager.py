@@ -11,7 +11,7 @@ import torch
 from tabulate import tabulate
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from ramt.clip.backbones import resolve_preprocess
+from ramt.clip.spec import backbone_spec
 
 from .datum import Datum
 from .image_cache import cached_eval_loader, originals_source
@@ -230,7 +230,7 @@ class DataManager:
         if cfg.DATASET.SKIP_BAD_IMAGES:
             self.bad_images = drop_bad_images(self._dataset, cfg.DATALOADER.NUM_WORKERS, splits)
             report_bad_images(self.bad_images)
-        self.preprocess = resolve_preprocess(cfg)
+        self.preprocess = backbone_spec(cfg).preprocess  # resolved once per run
         if not cfg.INPUT.NO_TRANSFORM:
             print(f"Preprocessing: {self.preprocess.describe()} ({self.preprocess.source})")
         self.tfm_train = (
