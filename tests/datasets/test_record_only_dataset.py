@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+import ramt.clip.templates  # noqa: F401  (imported before the record is registered, as in a long session)
 from ramt.data import sources
 from ramt.data.sources import DatasetSource, register_dataset
 from ramt.train import cli
