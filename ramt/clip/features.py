@@ -3,9 +3,10 @@
 Zero-shot CLIP, CoOp evaluation and Tip-Adapter evaluate a frozen image encoder on a
 deterministic test transform, so the features of a split depend only on (encoder weights,
 image list and contents, transform, precision, code version). They are computed once and stored
-under ``<CACHE_DIR>/features/<key>.pt`` (atomic write); every later run loads them. The key covers
-each image's path, label, size and modification time (ns), so an image changed in place
-invalidates the entry; the weights enter by their content digest (:func:`weights_identity`).
+under ``<CACHE_DIR>/features/<key>.pt`` (atomic write, with a checksum of the tensors checked on
+load); every later run loads them. The key covers each image's path, label, size, mtime and ctime
+(ns), so an image changed in place invalidates the entry; the weights enter by their content
+digest (:func:`ramt.clip.spec.weights_identity`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from tqdm import tqdm
 
 from ramt.utils.io import atomic_torch_save, file_stamp
 
-from .digests import file_sha256 as file_sha256  # re-exported (older imports)
-from .spec import _tiny_fingerprint
 from .spec import backbone_identity as backbone_identity  # re-exported: the engine's import
 from .spec import weights_identity as weights_identity  # re-exported: the run identity's import
 
@@ -100,7 +99,3 @@ def cached_features(
             os.remove(os.path.join(cache_dir, name))
     return features, labels
 
-
-def tiny_weights_fingerprint() -> str:
-    """Hash of the ``tiny`` weights (see :mod:`ramt.clip.spec`)."""
-    return _tiny_fingerprint()
