@@ -13,11 +13,14 @@ Two caches live under ``<CACHE_DIR>/images/`` (``DATALOADER.IMAGE_CACHE``, on by
   ``Image.fromarray`` of the cached pixels, so the random crops and flips, and therefore the
   batches, are identical to the decode path for the same seed.
 
-Each cache is keyed on its content like the feature cache: the image paths, each image's size
-and modification time, the transform head (its ``repr``: size, interpolation, antialias) and the
-PIL/torchvision versions. A changed image gives a new key, so a stale cache is never read. A
-cache is built in a ``*.partial-*`` folder and renamed into place when complete, so an
-interrupted build never looks finished. Costs per dataset are in ``docs/SPEED.md``.
+Each cache is keyed on its content like the feature cache: the image paths, each image's size,
+mtime and ctime, the transform head (its ``repr``: size, interpolation, antialias) and the
+PIL/torchvision versions. A changed image gives a new key, so a stale cache is never read. The
+pixels carry a blake2b checksum per chunk, checked the first time a process reads the chunk; a
+mismatch moves the cache aside (with a warning) and rebuilds it. A cache is built in a
+``*.partial-*`` folder with plain file I/O after a free-space check, and renamed into place when
+complete, so an interrupted build never looks finished and a full disk is one error naming
+CACHE_DIR. Costs per dataset are in ``docs/SPEED.md``.
 """
 
 from __future__ import annotations
