@@ -98,4 +98,3 @@ def cached_features(
         if name.startswith(f"{key}.pt.broken-"):
             os.remove(os.path.join(cache_dir, name))
     return features, labels
-
