@@ -1,8 +1,18 @@
-"""CoOp's ``datasets/`` folder, kept for users who look for it.
+"""CoOp's ``datasets/`` folder, kept for users who look for it: nothing to edit per dataset.
 
-The dataset classes live in the installed package (``ramt/datasets/``, one file per dataset);
-each module here only re-exports one of them. The suite itself never imports this top-level
-package (a Hugging Face ``datasets`` installation cannot shadow the suite's datasets).
+The dataset classes live in the installed package (``ramt/datasets/``); most are made from
+their record in the dataset catalogue (``ramt/data/sources.py``). ``datasets.<RegistryName>``
+returns a class, e.g. ``from datasets import DescribableTextures``. The suite itself never
+imports this top-level package (a Hugging Face ``datasets`` installation cannot shadow it).
 """
 
-import ramt.datasets  # noqa: F401  (registers the datasets)
+from ramt.datasets import dataset_class
+
+
+def __getattr__(name: str):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    try:
+        return dataset_class(name)
+    except ValueError as e:
+        raise AttributeError(name) from e

@@ -25,6 +25,8 @@ __all__ = [
     "Resource",
     "dataset_names",
     "get_source",
+    "grid_datasets",
+    "register_dataset",
     "gdrive_view_url",
 ]
 
@@ -96,6 +98,10 @@ class Resource:
 class DatasetSource:
     """Catalogue entry for one dataset.
 
+    Registering a record (:func:`register_dataset`) is all a dataset in CoOp's split-file
+    layout (``layout="json"``) or a test-only wnid folder (``"folder_test"``) needs: its class,
+    its ``--dataset-config-file`` name and its place in the grids are derived from it.
+
     layout: how the readers find the split:
         ``"json"`` (``split_file`` holds train/val/test), ``"fgvc"`` (official list files),
         ``"imagenet"`` (train/val folders + classnames.txt), ``"folder_test"`` (a test-only
@@ -118,6 +124,9 @@ class DatasetSource:
     needs_classnames: bool = False
     paper_name: str = ""  # the name the paper prints ("" = the registry name)
     template: str = "a photo of a {}."  # the one prompt template (docs/METHOD_SPEC.md section 8)
+    # The paper's grids: "fewshot" (the 11-dataset few-shot table, in catalogue order),
+    # "dg_target" (a domain-generalisation target of ImageNet), "" (neither).
+    grid: str = ""
 
     @property
     def automatic(self) -> bool:
@@ -184,6 +193,7 @@ def _entries() -> list[DatasetSource]:
     return [
         DatasetSource(
             name="imagenet",
+            grid="fewshot",
             registry="ImageNet",
             title="ImageNet (ILSVRC-2012)",
             folder="imagenet",
@@ -210,6 +220,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="caltech101",
+            grid="fewshot",
             registry="Caltech101",
             title="Caltech101",
             folder="caltech-101",
@@ -233,6 +244,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="oxford_pets",
+            grid="fewshot",
             registry="OxfordPets",
             template="a photo of a {}, a type of pet.",
             title="Oxford-IIIT Pets",
@@ -259,6 +271,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="stanford_cars",
+            grid="fewshot",
             registry="StanfordCars",
             title="Stanford Cars",
             folder="stanford_cars",
@@ -301,6 +314,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="oxford_flowers",
+            grid="fewshot",
             registry="OxfordFlowers",
             paper_name="Flowers102",
             template="a photo of a {}, a type of flower.",
@@ -334,6 +348,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="food101",
+            grid="fewshot",
             registry="Food101",
             template="a photo of {}, a type of food.",
             title="Food-101",
@@ -356,6 +371,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="fgvc_aircraft",
+            grid="fewshot",
             registry="FGVCAircraft",
             template="a photo of a {}, a type of aircraft.",
             title="FGVC-Aircraft 2013b",
@@ -376,6 +392,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="sun397",
+            grid="fewshot",
             registry="SUN397",
             title="SUN397",
             folder="sun397",
@@ -402,6 +419,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="dtd",
+            grid="fewshot",
             registry="DescribableTextures",
             paper_name="DTD",
             template="{} texture.",
@@ -424,6 +442,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="eurosat",
+            grid="fewshot",
             registry="EuroSAT",
             template="a centered satellite photo of {}.",
             title="EuroSAT (RGB)",
@@ -444,6 +463,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="ucf101",
+            grid="fewshot",
             registry="UCF101",
             template="a photo of a person doing {}.",
             title="UCF101 (middle frames)",
@@ -464,6 +484,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="imagenetv2",
+            grid="dg_target",
             registry="ImageNetV2",
             paper_name="ImageNet-V2",
             title="ImageNet-V2 (matched frequency), test only",
@@ -485,6 +506,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="imagenet_sketch",
+            grid="dg_target",
             registry="ImageNetSketch",
             paper_name="ImageNet-Sketch",
             title="ImageNet-Sketch, test only",
@@ -505,6 +527,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="imagenet_a",
+            grid="dg_target",
             registry="ImageNetA",
             paper_name="ImageNet-A",
             title="ImageNet-A (natural adversarial examples), test only",
@@ -525,6 +548,7 @@ def _entries() -> list[DatasetSource]:
         ),
         DatasetSource(
             name="imagenet_r",
+            grid="dg_target",
             registry="ImageNetR",
             paper_name="ImageNet-R",
             title="ImageNet-R (renditions), test only",
@@ -560,7 +584,32 @@ def _entries() -> list[DatasetSource]:
     ]
 
 
+LAYOUTS = ("json", "fgvc", "imagenet", "folder_test", "generated")
 CATALOGUE: dict[str, DatasetSource] = {entry.name: entry for entry in _entries()}
+
+
+def register_dataset(source: DatasetSource, replace: bool = False) -> DatasetSource:
+    """Add a dataset record to the catalogue (a plugin's or a test's dataset); returns it."""
+    taken = {s.registry.lower(): s for s in CATALOGUE.values()}
+    clash = CATALOGUE.get(source.name) or taken.get(source.registry.lower())
+    if clash is not None and clash != source and not replace:
+        raise ValueError(
+            f"Dataset record {source.name!r} ({source.registry}) clashes with the catalogue's "
+            f"{clash.name!r} ({clash.registry}); choose another name or pass replace=True."
+        )
+    if source.layout not in LAYOUTS:
+        raise ValueError(f"Dataset record {source.name!r}: layout {source.layout!r} is not one of {LAYOUTS}.")
+    if source.layout == "json" and not source.split_file:
+        raise ValueError(
+            f"Dataset record {source.name!r}: layout 'json' needs split_file (CoOp's split JSON)."
+        )
+    CATALOGUE[source.name] = source
+    return source
+
+
+def grid_datasets(grid: str) -> list[DatasetSource]:
+    """The records of one grid (``"fewshot"``, ``"dg_target"``) in catalogue order."""
+    return [s for s in CATALOGUE.values() if s.grid == grid]
 
 
 def dataset_names(include_generated: bool = True) -> list[str]:

@@ -11,9 +11,11 @@ import difflib
 import os
 import re
 from collections.abc import Iterable, Sequence
+from typing import Optional
 
 from yacs.config import CfgNode as CN
 
+from ramt.catalogue import get_source
 from ramt.utils.paths import check_config_name
 
 __all__ = ["CN", "ConfigError", "get_cfg_default", "merge_from_file", "merge_from_list"]
@@ -404,8 +406,29 @@ def load_yaml_config(cfg: CN, path: str) -> CN:
         raise ConfigError(f"Cannot read the config file {path}{where}: {fix}") from None
 
 
+def dataset_record_config(name: str) -> Optional[CN]:
+    """The dataset config derived from a catalogue record (``DATASET.NAME``: its registry name),
+    for ``--dataset-config-file NAME`` when no yaml file of that name exists; None if no record."""
+    stem = os.path.basename(name)[: -len(".yaml")] if name.endswith(".yaml") else os.path.basename(name)
+    try:
+        src = get_source(stem)
+    except KeyError:
+        return None
+    return CN({"DATASET": CN({"NAME": src.registry})})
+
+
 def merge_from_file(cfg: CN, path: str, kind: str = "") -> None:
-    """Merge a yaml file (a path or a shipped config name) into ``cfg`` with clear errors."""
+    """Merge a yaml file (a path or a shipped config name) into ``cfg`` with clear errors; a
+    dataset name without a yaml file is derived from its catalogue record."""
+    if kind == "datasets" and not os.path.isfile(path):
+        try:
+            resolve_config_file(path, kind)
+        except ConfigError:
+            derived = dataset_record_config(path)
+            if derived is None:
+                raise
+            cfg.merge_from_other_cfg(derived)
+            return
     path = resolve_config_file(path, kind)
     loaded = load_yaml_config(cfg, path)
     for key, value in _flatten(loaded):

@@ -22,7 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
-from ramt.catalogue import CATALOGUE
+from ramt.catalogue import CATALOGUE, grid_datasets
+from ramt.clip.backbones import DEFAULT_BACKBONE
 from ramt.method_runs import (
     Run,
     RunRequest,
@@ -66,20 +67,9 @@ __all__ = [
     "paper_dataset_name",
 ]
 
-# The 11 few-shot datasets by config name (the yaml stem used in output folders), paper order.
-FEWSHOT_DATASETS: tuple[str, ...] = (
-    "imagenet",
-    "caltech101",
-    "oxford_pets",
-    "stanford_cars",
-    "oxford_flowers",
-    "food101",
-    "fgvc_aircraft",
-    "sun397",
-    "dtd",
-    "eurosat",
-    "ucf101",
-)
+# The 11 few-shot datasets by config name (the yaml stem used in output folders), paper order:
+# the catalogue's records with grid "fewshot".
+FEWSHOT_DATASETS: tuple[str, ...] = tuple(s.name for s in grid_datasets("fewshot"))
 
 # Config name -> registry name, from the one dataset catalogue (stdlib only, cheap to import).
 DATASET_CONFIG_TO_REGISTRY: dict[str, str] = {name: src.registry for name, src in CATALOGUE.items()}
@@ -93,10 +83,10 @@ PAPER_DATASETS: tuple[str, ...] = tuple(
     _PAPER_NAME.get(DATASET_CONFIG_TO_REGISTRY[c], DATASET_CONFIG_TO_REGISTRY[c]) for c in FEWSHOT_DATASETS
 )
 # Domain-generalisation targets (paper names), in table order.
-DG_TARGETS: tuple[str, ...] = ("ImageNet-V2", "ImageNet-Sketch", "ImageNet-A", "ImageNet-R")
+DG_TARGETS: tuple[str, ...] = tuple(s.display_name for s in grid_datasets("dg_target"))
 
 # The backbone of every published number.
-COMPARABLE_BACKBONE = "ViT-B/16"
+COMPARABLE_BACKBONE = DEFAULT_BACKBONE
 
 
 def cfg_get(cfg: Mapping[str, Any] | None, dotted: str, default: Any = None) -> Any:

@@ -48,11 +48,11 @@ class Registry:
         return obj
 
     def get(self, name: str):
+        if name not in self._obj_map:
+            self._load_provider()
         for resolver in self._resolvers if name not in self._obj_map else ():
             if resolver(name) is not None:
                 break
-        if name not in self._obj_map:
-            self._load_provider()
         if name not in self._obj_map:
             hint = difflib.get_close_matches(name, self.registered_names(), n=1, cutoff=0.3)
             hint_s = f" Do you mean [{hint[0]}]?" if hint else ""

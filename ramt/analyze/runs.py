@@ -17,6 +17,7 @@ from typing import Any, Optional
 import numpy as np
 from safetensors import safe_open
 
+from ramt.clip.spec import head_width
 from ramt.engine.checkpoint import load_checkpoint, pointed_checkpoint
 from ramt.mask_tuning import MASK_MODEL_NAME
 from ramt.masks import MASKS_FILE_SUFFIX, read_masks_file
@@ -103,18 +104,9 @@ def find_mask_runs(paths: Iterable[str]) -> list[str]:
 
 
 def head_width_for(backbone: str) -> int:
-    """The attention head width of a backbone's image encoder (64 unless open_clip's config says otherwise)."""
-    if backbone == "tiny":
-        from ramt.clip import TINY_CONFIG
-
-        return int(TINY_CONFIG["vision"].get("head_width", DEFAULT_HEAD_WIDTH))
-    try:
-        import open_clip
-
-        cfg = open_clip.get_model_config(str(backbone).replace("/", "-")) or {}
-    except Exception:  # pragma: no cover - open_clip internals
-        cfg = {}
-    return int(cfg.get("vision_cfg", {}).get("head_width", DEFAULT_HEAD_WIDTH))
+    """The attention head width of a backbone's image encoder, from the backbone table (or
+    open_clip's config for other model names)."""
+    return head_width(backbone)
 
 
 def _read_json(path: str) -> dict:

@@ -90,6 +90,7 @@ class Backbone:
     #: architecture signature (see ramt.clip.backend.architecture_signature)
     architecture: str
     preprocess: Preprocess = CLIP_PREPROCESS
+    head_width: int = 64  # attention head width of the image encoder
 
 
 def _openai(name: str, tag: str, oc_name: str, sha: str, arch: str) -> Backbone:
@@ -155,11 +156,21 @@ def open_clip_name_tag(name: str) -> str:
     return _slug(name)
 
 
-def folder_tag(name: str = "", pretrained: str = "", path: str = "") -> str:
-    """The run-folder tag of a backbone: the table's tag for CoOp names and ``tiny``; for an
-    open_clip model, its name plus the pretraining tag (or the local file's stem)."""
+def folder_tag(name: str = "", pretrained: str = "", path: str = "", sha256: str = "") -> str:
+    """The run-folder tag of a backbone: the table's tag for CoOp names and ``tiny`` with their own
+    weights; for an open_clip model, its name plus the pretraining tag (or the local file's stem).
+
+    The tag follows the weights' identity: a ``path`` under a table name keeps the table's tag only
+    when the file is the table's own (its SHA-256, ``sha256`` or computed); a foreign file gets
+    ``<tag>_<file stem>``, so it never lands in the ``vit_b16`` folders of OpenAI's weights.
+    """
     name = (name or "").strip() or DEFAULT_BACKBONE
-    if name in BACKBONES and not pretrained:
+    if name in BACKBONES and not pretrained and path:
+        own = BACKBONES[name].sha256
+        digest = sha256 or _file_digest(path)
+        if not digest or digest == own:  # OpenAI's own file (or none to read yet: loading will say so)
+            return BACKBONES[name].tag
+    elif name in BACKBONES and not pretrained:
         return BACKBONES[name].tag
     base = BACKBONES[name].tag if name in BACKBONES else open_clip_name_tag(name)
     if pretrained:
@@ -168,6 +179,16 @@ def folder_tag(name: str = "", pretrained: str = "", path: str = "") -> str:
         stem = os.path.splitext(os.path.basename(path.rstrip("/")))[0]
         return f"{base}_{_slug(stem)}" if _slug(stem) else base
     return base
+
+
+def _file_digest(path: str) -> str:
+    """SHA-256 of a weights file ("" if it cannot be read), remembered by size and times."""
+    from .digests import file_sha256  # local: keeps this module's import free of the digest memo's I/O
+
+    try:
+        return file_sha256(path, os.environ.get("RAMT_CACHE_DIR") or os.path.expanduser("~/.cache/ramt"))
+    except OSError:
+        return ""
 
 
 def _options(opts: Sequence[str]) -> dict[str, str]:

@@ -30,11 +30,8 @@ import functools
 import logging
 import math
 import os
-import pickle
 import re
 import socket
-import warnings
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional, Union
@@ -52,6 +49,21 @@ from ramt.clip.backbones import (
 )
 from ramt.masks.selection import UnsupportedBackboneError
 from ramt.utils.io import sha256_file as file_sha256
+
+from .openai_export import save_openai_checkpoint
+from .weights import (
+    _OPENAI_EXTRA_KEYS,
+    CLIP_DIR_ENV,
+    OPENAI_FILES,
+    ClipWeightsNotFound,
+    UnsafeCheckpointError,
+    _is_torchscript_archive,
+    _normalize_state_dict,
+    _read_checkpoint,
+    clip_search_dirs,
+    find_openai_file,
+    load_openai_state_dict,
+)
 
 __all__ = [
     "CLIP_DIR_ENV",
@@ -81,10 +93,9 @@ logger = logging.getLogger(__name__)
 
 Device = Union[str, torch.device]
 
+
 #: CoOp's backbone name -> open_clip model name (views of the backbone table).
 CLIP_NAMES: dict[str, str] = {b.name: b.open_clip_name for b in BACKBONES.values() if b.open_clip_name}
-#: CoOp's backbone name -> the file name OpenAI's loader stores in ``~/.cache/clip``.
-OPENAI_FILES: dict[str, str] = {b.name: b.openai_file for b in BACKBONES.values() if b.openai_file}
 #: SHA-256 of OpenAI's ViT-B/16 file.
 VIT_B16_SHA256 = BACKBONES["ViT-B/16"].sha256
 
@@ -100,18 +111,7 @@ TINY_CONFIG: dict[str, Any] = {
 
 #: Env var: any of 1/true/yes disables every download attempt.
 OFFLINE_ENV = "RAMT_OFFLINE"
-#: Env var: an extra folder searched for OpenAI's ``.pt`` files (before ``~/.cache/clip``).
-CLIP_DIR_ENV = "RAMT_CLIP_DIR"
 _HEAD_WIDTH = 64  # OpenAI CLIP: heads = width // 64, for both towers
-_OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
-
-
-class ClipWeightsNotFound(FileNotFoundError):
-    """The CLIP weights could not be found locally nor downloaded."""
-
-
-class UnsafeCheckpointError(ValueError):
-    """A checkpoint holds Python objects besides tensors and unpickling was not allowed."""
 
 
 @dataclass
@@ -161,16 +161,6 @@ def _network_reachable(timeout: float = 3.0) -> bool:
     return False
 
 
-def clip_search_dirs() -> list[str]:
-    """Folders searched for OpenAI's files: ``$RAMT_CLIP_DIR`` (if set), then ``~/.cache/clip``."""
-    dirs = []
-    env = os.environ.get(CLIP_DIR_ENV, "").strip()
-    if env:
-        dirs.append(os.path.expanduser(env))
-    dirs.append(os.path.join(os.path.expanduser("~"), ".cache", "clip"))
-    return dirs
-
-
 def _not_found_message(name: str, reason: str) -> str:
     fname = OPENAI_FILES[name]
     where = os.path.join("~", ".cache", "clip", fname)
@@ -185,93 +175,6 @@ def _not_found_message(name: str, reason: str) -> str:
 
 
 # ---------------------------------------------------------------------------- state dicts
-
-
-def _is_torchscript_archive(path: str) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-    return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
-
-
-def _convert_command(path: str) -> str:
-    out = os.path.splitext(path)[0] + "-tensors.pt"
-    return (
-        "python -c \"import torch; sd = torch.load('" + path + "', map_location='cpu', weights_only=False); "
-        "sd = sd.get('state_dict', sd) if isinstance(sd, dict) else sd.state_dict(); "
-        "torch.save({k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}, '" + out + "')\""
-    )
-
-
-def _read_checkpoint(path: str, allow_pickle: bool = False) -> Any:
-    """The raw object in a checkpoint file, read without unpickling Python objects.
-
-    TorchScript archives go through ``torch.jit.load`` (their state dict), ``.safetensors``
-    through safetensors, anything else through ``torch.load(weights_only=True)``. A file that
-    needs full unpickling raises :class:`UnsafeCheckpointError` unless ``allow_pickle``.
-    """
-    path = os.path.expanduser(str(path))
-    if not os.path.isfile(path):
-        raise ClipWeightsNotFound(f"CLIP checkpoint {path!r} (MODEL.BACKBONE.PATH) does not exist.")
-    if _is_torchscript_archive(path):
-        with warnings.catch_warnings():  # torch.jit is deprecated upstream but reads OpenAI's files
-            warnings.simplefilter("ignore", FutureWarning)
-            return torch.jit.load(path, map_location="cpu").state_dict()
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
-
-        return load_file(path, device="cpu")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if not allow_pickle:
-            raise UnsafeCheckpointError(
-                f"The CLIP checkpoint {path} (MODEL.BACKBONE.PATH) holds Python objects besides tensors "
-                f"({str(err).splitlines()[0][:200]}). Loading it would unpickle them, which can run arbitrary "
-                "code, so it is refused. Convert it once into a plain tensor file, on a machine where you trust "
-                f"the file: `{_convert_command(path)}`, and pass the new file. Or, only for a file you trust, "
-                "set MODEL.BACKBONE.ALLOW_PICKLE True (unsafe)."
-            ) from None
-        warnings.warn(
-            f"{path} holds more than tensors; unpickling it in full because MODEL.BACKBONE.ALLOW_PICKLE is True "
-            "(unsafe: only for files you trust).",
-            stacklevel=2,
-        )
-        return torch.load(path, map_location="cpu", weights_only=False)
-
-
-def load_openai_state_dict(path: str, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
-    """Read an OpenAI-format CLIP checkpoint (TorchScript archive or plain state dict).
-
-    Returns fp32 tensors under OpenAI's keys (``visual.conv1.weight``, ``transformer...``).
-    """
-    return _normalize_state_dict(_read_checkpoint(path, allow_pickle), os.path.expanduser(str(path)))
-
-
-def _normalize_state_dict(obj: Any, source: str = "") -> dict[str, torch.Tensor]:
-    if isinstance(obj, nn.Module):
-        obj = obj.state_dict()
-    if isinstance(obj, Mapping):
-        for key in ("state_dict", "model"):
-            if key in obj and isinstance(obj[key], Mapping) and "visual.proj" not in obj:
-                obj = obj[key]
-                break
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{source or 'checkpoint'}: expected a state dict, got {type(obj).__name__}.")
-    out: dict[str, torch.Tensor] = {}
-    for k, v in obj.items():
-        if k.startswith("module."):
-            k = k[len("module.") :]
-        if k in _OPENAI_EXTRA_KEYS or not isinstance(v, torch.Tensor):
-            continue
-        out[k] = v.detach().float() if v.is_floating_point() else v.detach()
-    if "text_projection" not in out or "token_embedding.weight" not in out:
-        raise ValueError(
-            f"{source or 'checkpoint'} is not a CLIP checkpoint in OpenAI's key format "
-            "(no 'text_projection' / 'token_embedding.weight')."
-        )
-    return out
 
 
 def _count_blocks(sd: Mapping[str, Any], prefix: str) -> int:
@@ -684,6 +587,7 @@ def load_backbone(
     device: Device = "cpu",
     pretrained: str = "",
     allow_pickle: bool = False,
+    openai_file: Optional[str] = None,
 ) -> LoadedBackbone:
     """Load CLIP (fp32, eval mode, frozen, on ``device``) and decide the identity of its weights.
 
@@ -696,6 +600,8 @@ def load_backbone(
         device: target device.
         pretrained: an open_clip pretraining tag (``MODEL.BACKBONE.PRETRAINED``), weights from the local cache.
         allow_pickle: unpickle checkpoints that hold Python objects (unsafe; ``MODEL.BACKBONE.ALLOW_PICKLE``).
+        openai_file: OpenAI's file of a CoOp name as already found (:attr:`BackboneSpec.weights_file`;
+            "" = none found); None searches the folders here.
 
     Raises:
         ValueError: unknown ``name`` or tag; UnsafeCheckpointError: a pickled checkpoint without
@@ -735,16 +641,14 @@ def load_backbone(
         loaded = _load_open_clip(name, pretrained, path, allow_pickle)
         return LoadedBackbone(_finalize(loaded.model, device), loaded.identity)
 
-    fname = OPENAI_FILES[name]
-    for d in clip_search_dirs():
-        candidate = os.path.join(d, fname)
-        if os.path.isfile(candidate):
-            logger.info("Loading CLIP %s from %s", name, candidate)
-            sd = load_openai_state_dict(candidate, allow_pickle)
-            model = model_from_openai_state_dict(sd)
-            return LoadedBackbone(
-                _finalize(model, device), _openai_identity(sd, name, candidate, source="openai")
-            )
+    candidate = openai_file if openai_file is not None else find_openai_file(name)
+    if candidate:
+        logger.info("Loading CLIP %s from %s", name, candidate)
+        sd = load_openai_state_dict(candidate, allow_pickle)
+        model = model_from_openai_state_dict(sd)
+        return LoadedBackbone(
+            _finalize(model, device), _openai_identity(sd, name, candidate, source="openai")
+        )
 
     if _offline():
         reason = f"{OFFLINE_ENV}=1 disables downloads"
@@ -803,51 +707,3 @@ def is_vit(model: CLIP) -> bool:
 def get_tokenizer() -> open_clip.tokenizer.SimpleTokenizer:
     """open_clip's CLIP BPE tokenizer (context 77; lower-cases text). Shared, built once."""
     return open_clip.tokenizer.SimpleTokenizer(context_length=77)
-
-
-class _TensorTree(nn.Module):
-    """A module tree holding tensors as buffers under dotted names (for TorchScript export)."""
-
-    def __init__(self, tensors: Mapping[str, torch.Tensor]):
-        super().__init__()
-        for key, value in tensors.items():
-            *parents, leaf = key.split(".")
-            node: nn.Module = self
-            for part in parents:
-                if part not in node._modules:
-                    node.add_module(part, _TensorLeaf())
-                node = node._modules[part]
-            node.register_buffer(leaf, value.detach().clone())
-
-    def forward(self) -> int:
-        return 0
-
-
-class _TensorLeaf(nn.Module):
-    def forward(self) -> int:
-        return 0
-
-
-def save_openai_checkpoint(model: nn.Module, path: str, torchscript: bool = False) -> str:
-    """Write ``model``'s weights in OpenAI's key format (fp32) and return ``path``.
-
-    ``torchscript=False`` writes a plain state dict (``torch.load(weights_only=True)`` reads it);
-    ``torchscript=True`` writes a TorchScript archive whose ``state_dict()`` has the same keys,
-    like OpenAI's own files.
-    """
-    sd = {
-        k: (v.detach().float().cpu() if v.is_floating_point() else v.detach().cpu())
-        for k, v in model.state_dict().items()
-    }
-    sd = _normalize_state_dict(sd)
-    path = os.path.expanduser(str(path))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    if torchscript:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            torch.jit.save(torch.jit.script(_TensorTree(sd)), tmp)
-    else:
-        torch.save(sd, tmp)
-    os.replace(tmp, path)
-    return path

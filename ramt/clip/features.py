@@ -3,24 +3,28 @@
 Zero-shot CLIP, CoOp evaluation and Tip-Adapter evaluate a frozen image encoder on a
 deterministic test transform, so the features of a split depend only on (encoder weights,
 image list and contents, transform, precision, code version). They are computed once and stored
-under ``<CACHE_DIR>/features/<key>.pt`` (atomic write); every later run loads them. The key covers
-each image's path, label, size and modification time (ns), so an image changed in place
-invalidates the entry; the weights enter by their content digest (:func:`weights_identity`).
+under ``<CACHE_DIR>/features/<key>.pt`` (atomic write, with a checksum of the tensors checked on
+load); every later run loads them. The key covers each image's path, label, size, mtime and ctime
+(ns), so an image changed in place invalidates the entry; the weights enter by their content
+digest (:func:`ramt.clip.spec.weights_identity`).
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Callable, Optional
 
 import torch
 from tqdm import tqdm
 
-from ramt.utils.io import atomic_torch_save, sha256_file
+from ramt.utils.io import atomic_torch_save, file_stamp
+
+from .spec import backbone_identity as backbone_identity  # re-exported: the engine's import
+from .spec import weights_identity as weights_identity  # re-exported: the run identity's import
 
 
 def feature_cache_key(**parts) -> str:
@@ -30,16 +34,11 @@ def feature_cache_key(**parts) -> str:
 
 
 def items_fingerprint(impaths: Sequence[str], labels: Sequence[int]) -> str:
-    """Hash of each item's path, label, file size and modification time (ns; missing files hash
-    as such), so that rewriting an image in place changes the fingerprint."""
+    """Hash of each item's path, label, file size, mtime and ctime (ns; missing files hash as
+    such), so that rewriting an image in place changes the fingerprint, even with mtime restored."""
     h = hashlib.sha256()
     for p, y in zip(impaths, labels):
-        try:
-            st = os.stat(p)
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            stamp = "missing"
-        h.update(f"{p}\t{y}\t{stamp}\n".encode())
+        h.update(f"{p}\t{y}\t{file_stamp(p)}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -56,93 +55,46 @@ def compute_features(
     return torch.cat(feats), torch.cat(labels)
 
 
+def tensors_checksum(*tensors: torch.Tensor) -> str:
+    """blake2b of the tensors' bytes (the feature cache's integrity check)."""
+    h = hashlib.blake2b(digest_size=16)
+    for t in tensors:
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def cached_features(
     cache_dir: Optional[str],
     key: str,
     compute: Callable[[], tuple[torch.Tensor, torch.Tensor]],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Load features for ``key`` from ``cache_dir``, or compute and store them."""
+    """Load features for ``key`` from ``cache_dir``, or compute and store them.
+
+    The stored checksum is checked on load: a mismatch (or an unreadable file) moves the file
+    aside with a warning and the features are computed again.
+    """
     if not cache_dir:
         return compute()
     path = os.path.join(cache_dir, f"{key}.pt")
     if os.path.isfile(path):
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
+            if blob.get("checksum") != tensors_checksum(blob["features"], blob["labels"]):
+                raise ValueError("the features do not match their checksum")
             print(f"Loading cached image features from {path}")
             return blob["features"], blob["labels"]
         except Exception as e:  # a foreign or damaged file: recompute, never trust it
-            print(f"Ignoring unreadable feature cache {path}: {e}")
+            aside = f"{path}.broken-{os.getpid()}"
+            os.replace(path, aside)
+            msg = f"Feature cache {path} is damaged ({e}); moved to {aside}, computing the features again"
+            print(msg)
+            warnings.warn(msg, stacklevel=2)
     features, labels = compute()
-    atomic_torch_save({"features": features, "labels": labels}, path)
+    atomic_torch_save(
+        {"features": features, "labels": labels, "checksum": tensors_checksum(features, labels)}, path
+    )
     print(f"Saved image features to {path}")
+    for name in os.listdir(cache_dir):
+        if name.startswith(f"{key}.pt.broken-"):
+            os.remove(os.path.join(cache_dir, name))
     return features, labels
-
-
-@functools.lru_cache(maxsize=1)
-def tiny_weights_fingerprint() -> str:
-    """Hash of the ``tiny`` weights, so a change to its definition never reuses stale features."""
-    from ramt.clip.backend import build_tiny_clip
-
-    h = hashlib.sha256()
-    for name, tensor in build_tiny_clip().state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().float().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def file_sha256(path: str, cache_dir: Optional[str] = None) -> str:
-    """SHA-256 of a file, remembered in ``<cache_dir>/digests.json`` by (path, size, mtime_ns)."""
-    path = os.path.abspath(os.path.expanduser(path))
-    st = os.stat(path)
-    stamp = f"{path}:{st.st_size}:{st.st_mtime_ns}"
-    memo_path = os.path.join(cache_dir, "digests.json") if cache_dir else ""
-    memo: dict = {}
-    if memo_path and os.path.isfile(memo_path):
-        try:
-            with open(memo_path, encoding="utf-8") as f:
-                memo = json.load(f)
-        except (OSError, ValueError):
-            memo = {}
-    if isinstance(memo.get(stamp), str):
-        return memo[stamp]
-    digest = sha256_file(path)
-    if memo_path:
-        memo[stamp] = digest
-        try:
-            from ramt.utils.io import atomic_write_json
-
-            atomic_write_json(memo_path, memo)
-        except OSError:  # a read-only cache only costs the hash next time
-            pass
-    return digest
-
-
-def weights_identity(cfg) -> str:
-    """Identify the CLIP weights by content: a local file (``MODEL.BACKBONE.PATH``, or OpenAI's file
-    found in the CLIP folders) by its SHA-256, ``tiny`` by the hash of its weights, an OpenAI model
-    that open_clip would download by its name (OpenAI's files are fixed)."""
-    from ramt.config import resolve_cache_dir
-
-    cache = resolve_cache_dir(cfg)
-    path = cfg.MODEL.BACKBONE.PATH
-    name = cfg.MODEL.BACKBONE.NAME
-    if path:
-        return f"sha256:{file_sha256(path, cache)}"
-    if name == "tiny":
-        return f"tiny:{tiny_weights_fingerprint()}"
-    from ramt.clip.backend import OPENAI_FILES, clip_search_dirs
-
-    fname = OPENAI_FILES.get(name)
-    for d in clip_search_dirs() if fname else []:
-        candidate = os.path.join(d, fname)
-        if os.path.isfile(candidate):
-            return f"sha256:{file_sha256(candidate, cache)}"
-    pretrained = str(cfg.MODEL.BACKBONE.get("PRETRAINED", "") or "")
-    return f"open_clip:{name}:{pretrained}" if pretrained else f"openai:{name}"
-
-
-def backbone_identity(cfg) -> str:
-    """The weights' identity plus the code version (the feature cache's backbone key)."""
-    import ramt
-
-    return f"{weights_identity(cfg)}:code {ramt.__version__}"

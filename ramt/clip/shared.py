@@ -44,18 +44,35 @@ def _model_key(name: str, path: str, pretrained: str) -> tuple:
 
 
 def load_backbone_shared(
-    name: str, path: str = "", device="cpu", pretrained: str = "", allow_pickle: bool = False
+    name: str,
+    path: str = "",
+    device="cpu",
+    pretrained: str = "",
+    allow_pickle: bool = False,
+    openai_file: Optional[str] = None,
 ):
     """``load_backbone``, or (sharing on) a deep copy of the model this process loaded first, with
     the same identity."""
     from ramt.clip.backend import LoadedBackbone, load_backbone
 
     if not _enabled:
-        return load_backbone(name, path, device=device, pretrained=pretrained, allow_pickle=allow_pickle)
+        return load_backbone(
+            name,
+            path,
+            device=device,
+            pretrained=pretrained,
+            allow_pickle=allow_pickle,
+            openai_file=openai_file,
+        )
     key = _model_key((name or "").strip(), (path or "").strip(), (pretrained or "").strip())
     if key not in _models:
         _models[key] = load_backbone(
-            name, path, device="cpu", pretrained=pretrained, allow_pickle=allow_pickle
+            name,
+            path,
+            device="cpu",
+            pretrained=pretrained,
+            allow_pickle=allow_pickle,
+            openai_file=openai_file,
         )
     first = _models[key]
     model = copy.deepcopy(first.model)

@@ -38,11 +38,10 @@ class UnknownTemplateError(KeyError, ValueError):
 
 def get_template(dataset_name: str) -> str:
     """Return the single prompt template (with one ``{}``) for ``dataset_name``."""
-    try:
-        return TEMPLATES[dataset_name]
-    except KeyError:
-        pass
-    known = sorted(TEMPLATES)
+    live = {src.registry: src.template for src in CATALOGUE.values()}  # incl. records registered later
+    if dataset_name in live:
+        return live[dataset_name]
+    known = sorted(live)
     close = difflib.get_close_matches(dataset_name, known, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise UnknownTemplateError(

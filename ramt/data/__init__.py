@@ -26,7 +26,7 @@ from .splits import (
 _LAZY = {
     "DataManager": "manager",
     "DatasetWrapper": "manager",
-    "BadImageError": "manager",
+    "BadImageError": "images",
     "build_data_loader": "manager",
     "build_dataset": "manager",
     "build_transform": "transforms",

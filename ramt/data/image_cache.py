@@ -13,16 +13,19 @@ Two caches live under ``<CACHE_DIR>/images/`` (``DATALOADER.IMAGE_CACHE``, on by
   ``Image.fromarray`` of the cached pixels, so the random crops and flips, and therefore the
   batches, are identical to the decode path for the same seed.
 
-Each cache is keyed on its content like the feature cache: the image paths, each image's size
-and modification time, the transform head (its ``repr``: size, interpolation, antialias) and the
-PIL/torchvision versions. A changed image gives a new key, so a stale cache is never read. A
-cache is built in a ``*.partial-*`` folder and renamed into place when complete, so an
-interrupted build never looks finished. Costs per dataset are in ``docs/SPEED.md``.
+Each cache is keyed on its content like the feature cache: the image paths, each image's size,
+mtime and ctime, the transform head (its ``repr``: size, interpolation, antialias) and the
+PIL/torchvision versions. A changed image gives a new key, so a stale cache is never read. The
+pixels carry a blake2b checksum per chunk, checked the first time a process reads the chunk; a
+mismatch moves the cache aside (with a warning) and rebuilds it. A cache is built in a
+``*.partial-*`` folder with plain file I/O after a free-space check, and renamed into place when
+complete, so an interrupted build never looks finished and a full disk is one error naming
+CACHE_DIR. Costs per dataset are in ``docs/SPEED.md``.
 """
 
 from __future__ import annotations
 
-import functools
+import errno
 import hashlib
 import json
 import os
@@ -30,16 +33,27 @@ import shutil
 import uuid
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
+import PIL
 import torch
+import torchvision
+import torchvision.transforms as T
 from PIL import Image
+from torch.utils.data import DataLoader, Dataset
 
-CACHE_FORMAT = 1
+from ramt.config import resolve_cache_dir
+
+from .images import BadImageError, file_stamp, header_size, read_image
+from .workers import worker_init
+
+CACHE_FORMAT = 2  # 2: pixel checksums, ctime in the key
 # Training originals up to this size are copied into memory; larger ones stay memory-mapped.
 IN_MEMORY_MAX_BYTES = 2 << 30
+# Checksum granularity: a chunk is hashed (blake2b) the first time a process reads from it.
+CHUNK_BYTES = 16 << 20
 _PIXELS = "pixels.npy"
 _INDEX = "index.npy"
 _META = "meta.json"
@@ -49,23 +63,8 @@ _OPEN: dict[str, DecodedImages] = {}
 
 
 # ----------------------------------------------------------------------------- keys
-def image_stats(paths: Sequence[str]) -> list[tuple[int, int]]:
-    """(size in bytes, mtime in ns) of each image; (-1, -1) for a missing file."""
-    out = []
-    for p in paths:
-        try:
-            st = os.stat(p)
-            out.append((st.st_size, st.st_mtime_ns))
-        except OSError:
-            out.append((-1, -1))
-    return out
-
-
 def cache_key(kind: str, paths: Sequence[str], transform: str) -> str:
-    """A content hash: kind, transform, library versions, and every image's path, size and mtime."""
-    import PIL
-    import torchvision
-
+    """A content hash: kind, transform, library versions, and every image's path, size, mtime and ctime."""
     h = hashlib.sha256()
     head = {
         "format": CACHE_FORMAT,
@@ -75,22 +74,56 @@ def cache_key(kind: str, paths: Sequence[str], transform: str) -> str:
         "torchvision": torchvision.__version__,
     }
     h.update(json.dumps(head, sort_keys=True).encode())
-    for p, (size, mtime) in zip(paths, image_stats(paths)):
-        h.update(f"{os.path.abspath(p)}\t{size}\t{mtime}\n".encode())
+    for p in paths:
+        h.update(f"{os.path.abspath(p)}\t{file_stamp(p)}\n".encode())
     return h.hexdigest()[:24]
 
 
 # ----------------------------------------------------------------------------- storage
+class CacheCorruptError(ValueError):
+    """Cached pixels whose checksum differs from the one stored when the cache was built."""
+
+
+class CacheSpaceError(OSError):
+    """Not enough free space in CACHE_DIR to build a cache (one ERROR line names it)."""
+
+
+def space_message(root: str, needed: int, free: Optional[int] = None) -> str:
+    """The one-paragraph error for a cache that does not fit in its CACHE_DIR."""
+    have = "" if free is None else f", {free / 2**20:,.1f} MiB free"
+    return (
+        f"Not enough space in CACHE_DIR {os.path.dirname(os.path.abspath(root))} for the decoded-image "
+        f"cache: it needs {needed / 2**20:,.1f} MiB{have}. Fix: free space there, point CACHE_DIR (or "
+        "RAMT_CACHE_DIR) at a larger disk, or set DATALOADER.IMAGE_CACHE False to decode images every time."
+    )
+
+
+def chunk_checksums(flat: np.ndarray, chunk_bytes: int) -> list[str]:
+    """blake2b of each ``chunk_bytes`` slice of a flat uint8 array."""
+    return [_digest(flat[a : a + chunk_bytes]) for a in range(0, max(flat.shape[0], 1), chunk_bytes)]
+
+
+def _digest(block: np.ndarray) -> str:
+    return hashlib.blake2b(memoryview(np.ascontiguousarray(block)), digest_size=16).hexdigest()
+
+
 @dataclass
 class DecodedImages:
     """An opened cache: ``pixels`` (memmap or array), ``valid`` flags, and for originals the
-    ``offsets`` / ``shapes`` of each image in the flat pixel array."""
+    ``offsets`` / ``shapes`` of each image in the flat pixel array.
+
+    ``checksums`` hold the blake2b of each ``chunk_bytes`` slice of the pixel data; a chunk is
+    checked the first time this process reads it (:meth:`verify_rows`, :meth:`verify_all`).
+    """
 
     path: str
     pixels: np.ndarray
     valid: np.ndarray
     offsets: Optional[np.ndarray] = None
     shapes: Optional[np.ndarray] = None
+    checksums: Sequence[str] = ()
+    chunk_bytes: int = CHUNK_BYTES
+    verified: set = field(default_factory=set)
 
     def __len__(self) -> int:
         return int(self.valid.shape[0])
@@ -107,6 +140,28 @@ class DecodedImages:
     def nbytes(self) -> int:
         return int(self.pixels.nbytes)
 
+    def _verify_bytes(self, start: int, stop: int) -> None:
+        flat = self.pixels.reshape(-1)
+        for c in range(start // self.chunk_bytes, max(stop - 1, start) // self.chunk_bytes + 1):
+            if c in self.verified:
+                continue
+            a = c * self.chunk_bytes
+            if c >= len(self.checksums) or _digest(flat[a : a + self.chunk_bytes]) != self.checksums[c]:
+                raise CacheCorruptError(
+                    f"the pixel data of {self.path} do not match their checksum (chunk {c})"
+                )
+            self.verified.add(c)
+
+    def verify_rows(self, rows: Sequence[int]) -> None:
+        """Check the chunks holding rows ``rows`` of an evaluation cache (once per process)."""
+        row = int(np.prod(self.pixels.shape[1:]))
+        for j in rows:
+            self._verify_bytes(int(j) * row, (int(j) + 1) * row)
+
+    def verify_all(self) -> None:
+        """Check every chunk (once per process)."""
+        self._verify_bytes(0, max(self.nbytes, 1))
+
 
 def _read_meta(folder: str) -> Optional[dict]:
     try:
@@ -118,7 +173,7 @@ def _read_meta(folder: str) -> Optional[dict]:
 
 def _open(folder: str, in_memory: bool) -> DecodedImages:
     meta = _read_meta(folder)
-    if meta is None or meta.get("format") != CACHE_FORMAT:
+    if meta is None or meta.get("format") != CACHE_FORMAT or "checksums" not in meta:
         raise ValueError(f"not a complete image cache (format {CACHE_FORMAT})")
     pixels = np.load(os.path.join(folder, _PIXELS), mmap_mode="r")
     index = np.load(os.path.join(folder, _INDEX))
@@ -127,9 +182,12 @@ def _open(folder: str, in_memory: bool) -> DecodedImages:
     if in_memory and pixels.nbytes <= IN_MEMORY_MAX_BYTES:
         pixels = np.array(pixels)
     valid = index[:, 0].astype(bool)
+    sums = {"checksums": list(meta["checksums"]), "chunk_bytes": int(meta["chunk_bytes"])}
     if meta["kind"] == "originals":
-        return DecodedImages(folder, pixels, valid, offsets=index[:, 1], shapes=index[:, 2:4])
-    return DecodedImages(folder, pixels, valid)
+        cache = DecodedImages(folder, pixels, valid, offsets=index[:, 1], shapes=index[:, 2:4], **sums)
+        cache.verify_all()  # the training loader's workers read it: check it here, once
+        return cache
+    return DecodedImages(folder, pixels, valid, **sums)
 
 
 def _decode_all(paths: Sequence[str], load: Callable[[str], np.ndarray], num_workers: int, on_image) -> None:
@@ -138,15 +196,12 @@ def _decode_all(paths: Sequence[str], load: Callable[[str], np.ndarray], num_wor
     The loader has its own generator, so building a cache never consumes the global RNG: a run
     draws the same random numbers whether the cache existed or not.
     """
-    from torch.utils.data import DataLoader, Dataset
 
     class _Decode(Dataset):
         def __len__(self):
             return len(paths)
 
         def __getitem__(self, j):
-            from ramt.data.manager import BadImageError
-
             try:
                 return j, load(paths[j]), None
             except BadImageError as e:
@@ -158,10 +213,68 @@ def _decode_all(paths: Sequence[str], load: Callable[[str], np.ndarray], num_wor
         num_workers=num_workers,
         collate_fn=lambda batch: batch,
         generator=torch.Generator().manual_seed(0),
+        worker_init_fn=worker_init(),
     )
     for batch in loader:
         for j, arr, err in batch:
             on_image(j, arr, err)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_folders(root: str, key: str, kind: str) -> None:
+    """Remove ``<key>.partial-<pid>-*`` folders of dead builds (``kind="partial"``) or every
+    ``<key>.broken-*`` folder (``kind="broken"``, after a successful rebuild)."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(f"{key}.{kind}-"):
+            continue
+        if kind == "partial":
+            pid = name.split("-")[1]
+            if not pid.isdigit() or _pid_alive(int(pid)):
+                continue
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def check_free_space(root: str, needed: int) -> None:
+    """Raise :class:`CacheSpaceError` when ``root``'s file system has less than ``needed`` bytes free."""
+    st = os.statvfs(root)
+    free = st.f_bavail * st.f_frsize
+    if free < needed:
+        raise CacheSpaceError(space_message(root, needed, free))
+
+
+def _write_pixels(
+    path: str, shape: tuple[int, ...], fill: Callable[[Callable[[int, np.ndarray], None]], None]
+) -> None:
+    """Write a ``.npy`` uint8 array of ``shape`` with plain file I/O (no memory map, so a full disk
+    is an ``OSError``, not ``SIGBUS``); ``fill(put)`` calls ``put(byte offset, array)``."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "|u1", "fortran_order": False, "shape": tuple(int(x) for x in shape)}
+        )
+        start = f.tell()
+        total = int(np.prod(shape))
+        f.truncate(start + total)
+
+        def put(offset: int, arr: np.ndarray) -> None:
+            f.seek(start + offset)
+            f.write(np.ascontiguousarray(arr, dtype=np.uint8).tobytes())
+
+        fill(put)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _build(
@@ -171,44 +284,68 @@ def _build(
     paths: Sequence[str],
     load: Callable[[str], np.ndarray],
     layout: Callable[[], tuple[tuple[int, ...], np.ndarray]],
-    place: Callable[[np.ndarray, np.ndarray, int, np.ndarray], None],
+    place: Callable[[np.ndarray, int, np.ndarray], int],
     skip_bad: bool,
     num_workers: int,
 ) -> str:
-    """Build a cache folder atomically: write into ``<key>.partial-*``, rename when complete."""
+    """Build a cache folder atomically: write into ``<key>.partial-*``, rename when complete.
+
+    The free space is checked first (the size is known from the layout); a full disk while
+    writing gives the same :class:`CacheSpaceError`, and the partial folder is removed.
+    """
     final = os.path.join(root, key)
+    remove_stale_folders(root, key, "partial")
     tmp = os.path.join(root, f"{key}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    shape, index = layout()
+    needed = int(np.prod(shape)) + index.nbytes + (1 << 20)
+    check_free_space(root, needed)
     os.makedirs(tmp)
     try:
-        shape, index = layout()
-        pixels = np.lib.format.open_memmap(os.path.join(tmp, _PIXELS), mode="w+", dtype=np.uint8, shape=shape)
+        pixels_path = os.path.join(tmp, _PIXELS)
 
-        def on_image(j: int, arr: Optional[np.ndarray], err: Optional[str]) -> None:
-            if arr is None:
-                if not skip_bad:
-                    from ramt.data.manager import BadImageError
+        def fill(put) -> None:
+            def on_image(j: int, arr: Optional[np.ndarray], err: Optional[str]) -> None:
+                if arr is None:
+                    if not skip_bad:
+                        raise BadImageError(err)
+                    index[j, 0] = 0
+                    return
+                put(place(index, j, arr), arr)
+                index[j, 0] = 1
 
-                    raise BadImageError(err)
-                index[j, 0] = 0
-                return
-            place(pixels, index, j, arr)
-            index[j, 0] = 1
+            _decode_all(paths, load, num_workers, on_image)
 
-        _decode_all(paths, load, num_workers, on_image)
-        pixels.flush()
+        _write_pixels(pixels_path, shape, fill)
+        flat = np.load(pixels_path, mmap_mode="r").reshape(-1)
+        sums = chunk_checksums(flat, CHUNK_BYTES)
+        del flat
         np.save(os.path.join(tmp, _INDEX), index)
         with open(os.path.join(tmp, _META), "w") as f:
-            json.dump(dict(meta, format=CACHE_FORMAT, count=len(paths)), f, indent=1)
+            meta = dict(meta, format=CACHE_FORMAT, count=len(paths), chunk_bytes=CHUNK_BYTES, checksums=sums)
+            json.dump(meta, f, indent=1)
         try:
             os.rename(tmp, final)
         except OSError:
             if not os.path.isdir(final):  # not a concurrent build of the same key: a real error
                 raise
             shutil.rmtree(tmp, ignore_errors=True)  # another process finished the same cache first
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CacheSpaceError(space_message(root, needed)) from e
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _move_aside(folder: str, reason: str) -> None:
+    aside = f"{folder}.broken-{uuid.uuid4().hex[:8]}"
+    os.rename(folder, aside)
+    msg = f"Decoded-image cache {folder} is damaged ({reason}); moved to {aside}, rebuilding"
+    print(msg)
+    warnings.warn(msg, stacklevel=3)
 
 
 def _open_or_build(
@@ -217,23 +354,27 @@ def _open_or_build(
     if key in _OPEN:
         return _OPEN[key]
     final = os.path.join(root, key)
+    cache = None
     if os.path.isdir(final):
         try:
             cache = _open(final, in_memory)
             print(f"Using decoded-image cache {final} ({what})")
         except (OSError, ValueError) as e:
-            aside = f"{final}.broken-{uuid.uuid4().hex[:8]}"
-            os.rename(final, aside)
-            print(f"Decoded-image cache {final} is unreadable ({e}); moved to {aside}, rebuilding")
-            cache = None
-    else:
-        cache = None
+            _move_aside(final, str(e))
     if cache is None:
         os.makedirs(root, exist_ok=True)
         print(f"Building decoded-image cache {final} ({what})")
         cache = _open(build(), in_memory)
+        remove_stale_folders(root, key, "broken")
     _OPEN[key] = cache
     return cache
+
+
+def discard(cache: DecodedImages, reason: str) -> None:
+    """Forget ``cache`` in this process and move its folder aside (it is rebuilt on next open)."""
+    _OPEN.pop(os.path.basename(cache.path), None)
+    if os.path.isdir(cache.path):
+        _move_aside(cache.path, reason)
 
 
 def clear_open_caches() -> None:
@@ -246,8 +387,6 @@ def split_test_transform(tfm) -> Optional[tuple[list, list]]:
     """(deterministic PIL head, tensor tail) of a test transform, or None if it is not of a
     cacheable form: ``Resize(shorter edge) -> CenterCrop`` or ``Resize((h, w))`` (squash), then
     ``ToTensor [-> Normalize]``."""
-    import torchvision.transforms as T
-
     steps = list(getattr(tfm, "transforms", []))
     n_head = 0
     while n_head < len(steps) and isinstance(steps[n_head], (T.Resize, T.CenterCrop)):
@@ -275,8 +414,6 @@ def _pair(size) -> Optional[tuple[int, int]]:
 
 def _output_size(head: list) -> Optional[tuple[int, int]]:
     """(height, width) every image has after ``head``, or None when it depends on the image."""
-    import torchvision.transforms as T
-
     last = head[-1]
     if isinstance(last, T.CenterCrop):
         size = last.size
@@ -288,8 +425,6 @@ def _output_size(head: list) -> Optional[tuple[int, int]]:
 
 def _load_head(head: list) -> Callable[[str], np.ndarray]:
     def load(path: str) -> np.ndarray:
-        from ramt.data.manager import read_image
-
         img = read_image(path)
         for t in head:
             img = t(img)
@@ -310,10 +445,10 @@ def eval_cache(
     def layout():
         return (n, h, w, 3), np.zeros((n, 1), dtype=np.int64)
 
-    def place(pixels, index, j, arr):
+    def place(index, j, arr) -> int:
         if arr.shape != (h, w, 3):
             raise ValueError(f"{paths[j]}: transform gave shape {arr.shape}, expected {(h, w, 3)}")
-        pixels[j] = arr
+        return j * h * w * 3
 
     meta = {"kind": "eval", "dataset": dataset, "transform": transform, "size": [h, w]}
     return _open_or_build(
@@ -351,8 +486,6 @@ def resolve_index(valid: np.ndarray, idx: int, path_of: Callable[[int], str]) ->
             "image cache was built",
             stacklevel=3,
         )
-    from ramt.data.manager import BadImageError
-
     raise BadImageError(f"No readable image in the data source ({n} items); see the warnings above.")
 
 
@@ -372,6 +505,7 @@ class CachedEvalLoader:
         pin_memory=False,
     ):
         self._cache = cache
+        self._reopen = cache if callable(cache) else None
         self.data_source = data_source
         self.batch_size = int(batch_size)
         self.tail = tail
@@ -387,6 +521,19 @@ class CachedEvalLoader:
     def __len__(self) -> int:
         return (len(self.data_source) + self.batch_size - 1) // self.batch_size
 
+    def _checked_rows(self, js: list[int]) -> np.ndarray:
+        """The cached pixels of rows ``js``, their chunks checked; a damaged cache is moved aside
+        and rebuilt (with a warning) when this loader can reopen it, else the error is raised."""
+        try:
+            self.cache.verify_rows(js)
+        except CacheCorruptError as e:
+            discard(self.cache, str(e))
+            if self._reopen is None:
+                raise
+            self._cache = self._reopen()
+            self.cache.verify_rows(js)
+        return self.cache.pixels[js]
+
     def __iter__(self):
         # A DataLoader iterator draws its base seed from the global RNG; draw it too, so that
         # every later random number of the run is the same with and without the cache.
@@ -397,7 +544,7 @@ class CachedEvalLoader:
                 resolve_index(self.cache.valid, i, lambda k: self.data_source[k].impath)
                 for i in range(start, min(n, start + self.batch_size))
             ]
-            img = batch_tail(self.cache.pixels[js], self.tail)
+            img = batch_tail(self._checked_rows(js), self.tail)
             if self.pin_memory:
                 img = img.pin_memory()
             items = [self.data_source[j] for j in js]
@@ -411,19 +558,7 @@ class CachedEvalLoader:
 
 
 # ----------------------------------------------------------------------------- training originals
-def _header_size(path: str) -> tuple[int, int]:
-    """(height, width) from the image header (no decoding); (0, 0) when unreadable."""
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-        return h, w
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return 0, 0
-
-
 def _load_original(path: str) -> np.ndarray:
-    from ramt.data.manager import read_image
-
     return np.asarray(read_image(path), dtype=np.uint8)
 
 
@@ -436,16 +571,16 @@ def originals_cache(cache_root: str, paths: Sequence[str], skip_bad: bool, num_w
         index = np.zeros((n, 4), dtype=np.int64)
         offset = 0
         for j, p in enumerate(paths):
-            h, w = _header_size(p)
+            h, w = header_size(p)
             index[j, 1:] = (offset, h, w)
             offset += h * w * 3
         return (max(offset, 1),), index
 
-    def place(pixels, index, j, arr):
+    def place(index, j, arr) -> int:
         _, start, h, w = (int(x) for x in index[j])
         if arr.shape != (h, w, 3):
             raise ValueError(f"{paths[j]}: decoded shape {arr.shape} differs from its header ({h}, {w}, 3)")
-        pixels[start : start + h * w * 3] = arr.reshape(-1)
+        return start
 
     meta = {"kind": "originals"}
     return _open_or_build(
@@ -457,36 +592,24 @@ def originals_cache(cache_root: str, paths: Sequence[str], skip_bad: bool, num_w
     )
 
 
-@functools.cache
-def _make_train_wrapper_class():
-    from ramt.data.manager import DatasetWrapper
+class CachedOriginals:
+    """The training loader's image source (:class:`ramt.data.images.ImageSource`) serving the
+    decoded originals instead of the files.
 
-    class _CachedTrainWrapper(DatasetWrapper):
-        """``DatasetWrapper`` whose images come from the decoded originals instead of the JPEGs.
+    ``Image.fromarray`` of the cached pixels is the image ``read_image`` returns, so the
+    transform (and its random draws, which happen in the same order) gives the same tensors.
+    """
 
-        ``Image.fromarray`` of the cached pixels is the image ``read_image`` returns, so the
-        transform (and its random draws, which happen in the same order) gives the same tensors.
-        """
+    def __init__(self, originals: DecodedImages) -> None:
+        self.originals = originals
 
-        def __init__(self, cfg, data_source, transform=None, is_train=False, originals=None):
-            super().__init__(cfg, data_source, transform=transform, is_train=is_train)
-            self.originals = originals
-
-        def _load(self, idx: int):
-            j = resolve_index(self.originals.valid, idx, lambda k: self.data_source[k].impath)
-            return (
-                j,
-                self.data_source[j],
-                Image.fromarray(np.ascontiguousarray(self.originals.image(j)), "RGB"),
-            )
-
-    return _CachedTrainWrapper
+    def load(self, data_source: Sequence, idx: int):
+        j = resolve_index(self.originals.valid, idx, lambda k: data_source[k].impath)
+        return j, data_source[j], Image.fromarray(np.ascontiguousarray(self.originals.image(j)), "RGB")
 
 
 # ----------------------------------------------------------------------------- hooks for the loaders
 def image_cache_root(cfg) -> str:
-    from ramt.config import resolve_cache_dir
-
     return os.path.join(resolve_cache_dir(cfg), "images")
 
 
@@ -515,18 +638,13 @@ def cached_eval_loader(cfg, data_source: Sequence, batch_size: int, tfm, sampler
     return CachedEvalLoader(open_cache, data_source, batch_size, tail, pin_memory=pin_memory)
 
 
-def originals_wrapper(cfg, data_source: Sequence, tfm):
-    """A dataset-wrapper factory serving the cached decoded originals of a few-shot training set,
-    or None when the cache is off or the run is not few-shot (``DATASET.NUM_SHOTS`` <= 0)."""
+def originals_source(cfg, data_source: Sequence, tfm) -> Optional[CachedOriginals]:
+    """The image source serving the cached decoded originals of a few-shot training set, or None
+    when the cache is off or the run is not few-shot (``DATASET.NUM_SHOTS`` <= 0)."""
     if not cfg.DATALOADER.IMAGE_CACHE or tfm is None or int(cfg.DATASET.NUM_SHOTS) <= 0:
         return None
     paths = [d.impath for d in data_source]
     originals = originals_cache(
         image_cache_root(cfg), paths, bool(cfg.DATASET.SKIP_BAD_IMAGES), _num_workers(cfg)
     )
-    cls = _make_train_wrapper_class()
-
-    def factory(cfg_, source, transform=None, is_train=False):
-        return cls(cfg_, source, transform=transform, is_train=is_train, originals=originals)
-
-    return factory
+    return CachedOriginals(originals)

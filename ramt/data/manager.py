@@ -8,15 +8,17 @@ from collections.abc import Sequence
 from typing import Optional
 
 import torch
-from PIL import Image
 from tabulate import tabulate
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from ramt.clip.backbones import resolve_preprocess
+from ramt.clip.spec import backbone_spec
 from ramt.registry import DATASET_REGISTRY
 
 from .datum import Datum
+from .image_cache import cached_eval_loader, originals_source
+from .images import BadImageError, DecodeImages, ImageSource, read_image
 from .transforms import build_to_tensor, build_transform
+from .workers import worker_init
 
 __all__ = [
     "BadImageError",
@@ -26,27 +28,6 @@ __all__ = [
     "build_dataset",
     "read_image",
 ]
-
-
-class BadImageError(OSError):
-    """An image listed by the dataset that cannot be opened or decoded."""
-
-
-def read_image(path: str) -> Image.Image:
-    """Open an image with PIL and convert it to RGB (decoding it fully)."""
-    try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except FileNotFoundError as e:
-        raise BadImageError(
-            f"Image not found: {path}. Check DATASET.ROOT and that the dataset is fully extracted "
-            "(see docs/DATASETS.md); DATASET.SKIP_BAD_IMAGES True skips such items."
-        ) from e
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise BadImageError(
-            f"Cannot read image {path}: {e}. The file is corrupt or not an image; replace it, or set "
-            "DATASET.SKIP_BAD_IMAGES True to skip it with a warning."
-        ) from e
 
 
 def build_dataset(cfg):
@@ -74,8 +55,16 @@ class DatasetWrapper(Dataset):
     from the split, see :func:`drop_bad_images`.)
     """
 
-    def __init__(self, cfg, data_source: Sequence[Datum], transform=None, is_train: bool = False):
+    def __init__(
+        self,
+        cfg,
+        data_source: Sequence[Datum],
+        transform=None,
+        is_train: bool = False,
+        images: Optional[ImageSource] = None,
+    ):
         self.cfg = cfg
+        self.images = images if images is not None else DecodeImages()
         self.data_source = data_source
         self.transform = transform
         self.is_train = is_train
@@ -89,8 +78,7 @@ class DatasetWrapper(Dataset):
         return len(self.data_source)
 
     def __getitem__(self, idx: int) -> dict:
-        item = self.data_source[idx]
-        img0 = read_image(item.impath)
+        idx, item, img0 = self.images.load(self.data_source, idx)
         output = {"label": item.label, "domain": item.domain, "impath": item.impath, "index": idx}
         if self.transform is None:
             output["img"] = self.to_tensor(img0)
@@ -136,17 +124,19 @@ def build_data_loader(
     if sampler_type not in _SAMPLERS:
         raise ValueError(f"Unknown sampler {sampler_type!r}; supported: {', '.join(_SAMPLERS)}.")
     pin_memory = bool(cfg.USE_CUDA and torch.cuda.is_available())
+    images = None
     if dataset_wrapper is None:
         # Decoded-image caches (DATALOADER.IMAGE_CACHE, docs/SPEED.md): same tensors, no re-decoding.
-        from .image_cache import cached_eval_loader, originals_wrapper
-
         if is_train:
-            dataset_wrapper = originals_wrapper(cfg, data_source, tfm)
+            images = originals_source(cfg, data_source, tfm)
         elif not drop_last:
             cached = cached_eval_loader(cfg, data_source, batch_size, tfm, sampler_type, pin_memory)
             if cached is not None:
                 return cached
-    wrapper = (dataset_wrapper or DatasetWrapper)(cfg, data_source, transform=tfm, is_train=is_train)
+    if images is not None:
+        wrapper = DatasetWrapper(cfg, data_source, transform=tfm, is_train=is_train, images=images)
+    else:
+        wrapper = (dataset_wrapper or DatasetWrapper)(cfg, data_source, transform=tfm, is_train=is_train)
     sampler = RandomSampler(wrapper) if sampler_type == "RandomSampler" else SequentialSampler(wrapper)
     if drop_last is None:
         drop_last = bool(is_train and len(data_source) >= batch_size)
@@ -162,6 +152,7 @@ def build_data_loader(
         # Fresh workers each epoch: their seeds come from the main RNG, so a resumed run
         # draws the same augmentations as an uninterrupted one.
         persistent_workers=False,
+        worker_init_fn=worker_init() if num_workers else None,
     )
 
 
@@ -182,19 +173,22 @@ class _ImageCheck(Dataset):
             return idx, str(e)
 
 
-def drop_bad_images(dataset, num_workers: int = 0) -> list[str]:
-    """Decode every listed image once and drop the unreadable ones from the split (in place).
+ALL_SPLITS = ("train_x", "val", "test")
+
+
+def drop_bad_images(dataset, num_workers: int = 0, splits: Sequence[str] = ALL_SPLITS) -> list[str]:
+    """Decode every image of ``splits`` once and drop the unreadable ones from them (in place).
 
     Returns their paths (sorted). A dropped image is not replaced: the split is smaller by one.
+    Splits the run never reads (zero-shot's training set) are neither decoded nor counted.
     """
-    impaths = sorted(
-        {d.impath for items in (dataset.train_x, dataset.val or [], dataset.test) for d in items}
-    )
+    impaths = sorted({d.impath for split in splits for d in (getattr(dataset, split) or [])})
     loader = DataLoader(
         _ImageCheck(impaths),
         batch_size=64,
         num_workers=max(0, min(int(num_workers), os.cpu_count() or 1)),
         collate_fn=lambda batch: batch,
+        worker_init_fn=worker_init(),
     )
     bad = [impaths[i] for chunk in loader for i, err in chunk if err]
     if bad:
@@ -215,8 +209,6 @@ def report_bad_images(bad: Sequence[str], limit: int = 20) -> None:
 
 def check_files(dataset) -> None:
     """One pass over every listed image (``DATASET.CHECK_FILES``); raise listing the missing ones."""
-    import os
-
     lists = [dataset.train_x, dataset.val or [], dataset.test]
     missing = [d.impath for items in lists for d in items if not os.path.isfile(d.impath)]
     if missing:
@@ -230,16 +222,24 @@ def check_files(dataset) -> None:
 class DataManager:
     """Build the dataset, its transforms and (lazily) its loaders."""
 
-    def __init__(self, cfg, dataset=None, custom_tfm_train=None, custom_tfm_test=None):
+    def __init__(
+        self,
+        cfg,
+        dataset=None,
+        custom_tfm_train=None,
+        custom_tfm_test=None,
+        splits: Sequence[str] = ALL_SPLITS,
+    ):
+        """``splits``: the splits the run reads images of (``DATASET.SKIP_BAD_IMAGES`` checks only these)."""
         self.cfg = cfg
         self._dataset = dataset if dataset is not None else build_dataset(cfg)
         if cfg.DATASET.CHECK_FILES:
             check_files(self._dataset)
         self.bad_images: list[str] = []
         if cfg.DATASET.SKIP_BAD_IMAGES:
-            self.bad_images = drop_bad_images(self._dataset, cfg.DATALOADER.NUM_WORKERS)
+            self.bad_images = drop_bad_images(self._dataset, cfg.DATALOADER.NUM_WORKERS, splits)
             report_bad_images(self.bad_images)
-        self.preprocess = resolve_preprocess(cfg)
+        self.preprocess = backbone_spec(cfg).preprocess  # resolved once per run
         if not cfg.INPUT.NO_TRANSFORM:
             print(f"Preprocessing: {self.preprocess.describe()} ({self.preprocess.source})")
         self.tfm_train = (

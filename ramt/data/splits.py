@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Optional
 
 from ramt.catalogue import CATALOGUE, DatasetSource, gdrive_view_url
@@ -33,7 +33,23 @@ __all__ = [
 
 
 #: The dataset record (``ramt.catalogue.DatasetSource``) of each dataset, keyed by registry name.
-DATASET_INFO: dict[str, DatasetSource] = {src.registry: src for src in CATALOGUE.values()}
+class _ByRegistry(Mapping):
+    """Registry name -> record, a live view of the catalogue (records registered later included)."""
+
+    def _map(self) -> dict[str, DatasetSource]:
+        return {src.registry: src for src in CATALOGUE.values()}
+
+    def __getitem__(self, key: str) -> DatasetSource:
+        return self._map()[key]
+
+    def __iter__(self):
+        return iter(self._map())
+
+    def __len__(self) -> int:
+        return len(CATALOGUE)
+
+
+DATASET_INFO: Mapping[str, DatasetSource] = _ByRegistry()
 
 
 def dataset_info(name: str) -> DatasetSource:

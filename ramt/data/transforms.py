@@ -13,7 +13,8 @@ from typing import Optional
 import torchvision.transforms as T
 from torchvision.transforms import InterpolationMode
 
-from ramt.clip.backbones import RESIZE_MODES, Preprocess, resolve_preprocess
+from ramt.clip.backbones import RESIZE_MODES, Preprocess
+from ramt.clip.spec import backbone_spec
 
 __all__ = ["INTERPOLATION_MODES", "AVAILABLE_TRANSFORMS", "build_transform", "build_to_tensor"]
 
@@ -78,14 +79,14 @@ def build_transform(
 ):
     """Build the train or test transform from ``INPUT.*``; returns None with ``NO_TRANSFORM``.
 
-    ``preprocess`` defaults to :func:`resolve_preprocess` of ``cfg``.
+    ``preprocess`` defaults to the run's :func:`~ramt.clip.spec.backbone_spec` preprocessing.
     """
     if cfg.INPUT.NO_TRANSFORM:
         print("Note: no transform is applied!")
         return None
     choices = tuple(cfg.INPUT.TRANSFORMS if choices is None else choices)
     _check_choices(choices)
-    pp = preprocess or resolve_preprocess(cfg)
+    pp = preprocess or backbone_spec(cfg).preprocess
     size = pp.size
     interp = _interpolation(pp)
     _check_resize_mode(pp)
@@ -151,7 +152,7 @@ def _build_test(pp, choices, size, interp):
 
 def build_to_tensor(cfg, preprocess: Optional[Preprocess] = None):
     """The 'untransformed' view (``img0``): resize to the input size, to tensor, normalise if chosen."""
-    pp = preprocess or resolve_preprocess(cfg)
+    pp = preprocess or backbone_spec(cfg).preprocess
     tfm = [T.Resize(pp.size, interpolation=_interpolation(pp)), T.ToTensor()]
     if "normalize" in tuple(cfg.INPUT.TRANSFORMS):
         tfm.append(_normalize(pp))

@@ -18,6 +18,7 @@ from ramt.clip.features import (
     items_fingerprint,
 )
 from ramt.clip.shared import load_backbone_shared
+from ramt.clip.spec import backbone_spec
 from ramt.config import resolve_cache_dir
 from ramt.engine.precision import attention_kernels, autocast, use_bf16
 from ramt.engine.trainer import TrainerX
@@ -44,8 +45,14 @@ class ClipTrainer(TrainerX):
         name = bb.NAME or bb.PATH
         print(f"Loading CLIP (backbone: {name})")
         # (worker mode: a deep copy of the model this process loaded first, docs/SPEED.md)
+        spec = backbone_spec(cfg)  # the run's one backbone decision (weights file found once)
         loaded = load_backbone_shared(
-            bb.NAME, bb.PATH, device="cpu", pretrained=bb.PRETRAINED, allow_pickle=bb.ALLOW_PICKLE
+            bb.NAME,
+            bb.PATH,
+            device="cpu",
+            pretrained=bb.PRETRAINED,
+            allow_pickle=bb.ALLOW_PICKLE,
+            openai_file=spec.weights_file,
         )
         ident = loaded.identity
         print(f"Backbone: {ident.label} (architecture {ident.architecture}, {ident.activation})")

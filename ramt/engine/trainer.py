@@ -16,7 +16,7 @@ import yaml
 from tqdm import tqdm
 
 from ramt import record
-from ramt.data.manager import DataManager
+from ramt.data.manager import DataManager, build_dataset
 from ramt.engine.checkpoint import (
     ResumeCadence,
     has_resume_state,
@@ -287,10 +287,14 @@ class SimpleTrainer(TrainerBase):
 
     # ---------------------------------------------------------------- data
     def build_data_loader(self) -> None:
-        self.dm = DataManager(self.cfg)
+        self.dm = DataManager(self.cfg, dataset=build_dataset(self.cfg), splits=self.image_splits())
         self.num_classes = self.dm.num_classes
         self.num_source_domains = 1
         self.lab2cname = self.dm.lab2cname
+
+    def image_splits(self) -> tuple[str, ...]:
+        """The dataset splits whose images this trainer reads (bad-image checks cover only these)."""
+        return ("train_x", "val", "test")
 
     @property
     def train_loader_x(self):

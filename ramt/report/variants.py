@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ramt.identity import IDENTITY_IGNORED_KEYS, flatten
 from ramt.method_runs import RunRequest
 from ramt.methods import cfg_get, method_for_trainer
-from ramt.identity import IDENTITY_IGNORED_KEYS, flatten
 from ramt.selection import PROTOCOLS
 
 __all__ = ["IDENTITY_COLUMNS", "assign_variants", "experiment_folder", "settings"]

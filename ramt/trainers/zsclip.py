@@ -44,6 +44,10 @@ class ZeroshotCLIP(ClipTrainer):
         feats, labels = self.split_features(split, self.encode, self.encoder_id, loader=loader)
         yield from self.predict_from_features(feats, labels, self.head)
 
+    def image_splits(self) -> tuple[str, ...]:
+        """Zero-shot reads only the evaluated split: its training images are never decoded."""
+        return (self.cfg.TEST.SPLIT,)
+
     def train(self) -> None:
         raise ValueError("ZeroshotCLIP has nothing to train: run train.py with --eval-only.")
 

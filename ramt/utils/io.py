@@ -95,3 +95,13 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def file_stamp(path: str) -> str:
+    """``size:mtime_ns:ctime_ns`` of a file (``missing`` when it cannot be stat'ed): the caches'
+    view of an input file. The inode change time catches a same-size rewrite whose mtime was restored."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"

@@ -63,7 +63,8 @@ def test_folder_tags():
     assert folder_tag("ViT-B-16", "laion2b_s34b_b88k") == "vit_b16_laion2b_s34b_b88k"
     assert folder_tag("ViT-B-16-quickgelu", "metaclip_fullcc") == "vit_b16_quickgelu_metaclip_fullcc"
     assert folder_tag("tiny-gelu", path="/x/random-init.safetensors") == "tiny_gelu_random_init"
-    assert folder_tag("ViT-B/16", path="/weights/ViT-B-16.pt") == "vit_b16"  # OpenAI's file under its name
+    own = BACKBONES["ViT-B/16"].sha256
+    assert folder_tag("ViT-B/16", path="/weights/ViT-B-16.pt", sha256=own) == "vit_b16"  # OpenAI's own file
     assert tag_from_options(["OPTIM.LR", "0.1", "MODEL.BACKBONE.NAME", "tiny"]) == "tiny"
     assert tag_from_options([]) == "vit_b16"
 
@@ -318,3 +319,14 @@ def test_missing_pretrained_weights_fail_fast_offline(tmp_path):
     assert elapsed < 10.0
     assert "laion2b_s34b_b88k" in msg and str(tmp_path / "hf" / "hub") in msg
     assert "open_clip.create_model('ViT-B-16', pretrained='laion2b_s34b_b88k')" in msg
+
+
+def test_a_foreign_weights_file_never_lands_in_the_table_folder(tmp_path):
+    """Issue 20: MODEL.BACKBONE.PATH with foreign weights under a CoOp name gets its own folder tag."""
+    foreign = tmp_path / "my-finetune.pt"
+    foreign.write_bytes(b"not OpenAI's weights")
+    assert folder_tag("ViT-B/16", path=str(foreign)) == "vit_b16_my_finetune"
+    assert folder_tag("", path=str(foreign)) == "vit_b16_my_finetune"
+    assert tag_from_options(["MODEL.BACKBONE.NAME", "ViT-B/16", "MODEL.BACKBONE.PATH", str(foreign)]) == (
+        "vit_b16_my_finetune"
+    )

@@ -105,6 +105,10 @@ def test_cached_eval_consumes_the_global_rng_like_a_dataloader(tmp_path, items):
     assert torch.equal(states[0], states[1])
 
 
+def _no_open(path, *args, **kwargs):
+    raise AssertionError(f"image opened although the cache is warm: {path}")
+
+
 def _train_batches(cfg, items, epochs=2):
     torch.manual_seed(11)
     loader = build_data_loader(cfg, items, 3, build_transform(cfg, is_train=True), is_train=True)
@@ -115,7 +119,11 @@ def _train_batches(cfg, items, epochs=2):
 def test_cached_training_batches_are_identical_for_the_same_seed(tmp_path, items, workers):
     kw = {"DATALOADER.NUM_WORKERS": workers}
     plain = _train_batches(_cfg(tmp_path, False, **kw), items)
-    cached = _train_batches(_cfg(tmp_path, True, **kw), items)
+    image_cache.originals_cache(str(tmp_path / "cache" / "images"), [d.impath for d in items], False, 0)
+    # Warm cache: training must not open a single file (the patch reaches forked workers too).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Image, "open", _no_open)
+        cached = _train_batches(_cfg(tmp_path, True, **kw), items)
     assert len(plain) == len(cached) == 4
     for a, b in zip(plain, cached):
         assert torch.equal(a["index"], b["index"]) and torch.equal(a["label"], b["label"])
@@ -191,9 +199,11 @@ def test_unreadable_cache_is_moved_aside_and_rebuilt(tmp_path, items):
     (key,) = os.listdir(root)
     os.remove(root / key / "meta.json")
     clear_open_caches()
-    _, again = _eval_batches(cfg, items)
+    with pytest.warns(UserWarning, match="moved to .*broken"):
+        _, again = _eval_batches(cfg, items)
     assert all(torch.equal(a["img"], b["img"]) for a, b in zip(first, again))
-    assert any(".broken-" in d for d in os.listdir(root))
+    # The broken copy is removed once the rebuild succeeded (it would fill the disk otherwise).
+    assert os.listdir(root) == [key]
 
 
 def test_cache_build_leaves_the_global_rng_alone(tmp_path, items):
@@ -203,3 +213,58 @@ def test_cache_build_leaves_the_global_rng_alone(tmp_path, items):
     torch.manual_seed(3)
     b = torch.rand(3)
     assert torch.equal(a, b)
+
+
+def _pixel_file(root):
+    (key,) = [d for d in os.listdir(root) if "." not in d]
+    return root / key / "pixels.npy"
+
+
+def test_inverted_cached_pixels_are_noticed_and_rebuilt(tmp_path, items):
+    cfg = _cfg(tmp_path, True)
+    _, first = _eval_batches(cfg, items)
+    path = _pixel_file(tmp_path / "cache" / "images")
+    arr = np.load(path, mmap_mode="r+")  # invert in place: same size, header intact
+    arr[:] = 255 - arr
+    arr.flush()
+    del arr
+    clear_open_caches()
+    with pytest.warns(UserWarning, match="checksum"):
+        _, again = _eval_batches(cfg, items)
+    assert all(torch.equal(a["img"], b["img"]) for a, b in zip(first, again))
+    assert not [d for d in os.listdir(tmp_path / "cache" / "images") if "broken" in d]
+
+
+def test_inverted_originals_are_noticed_and_rebuilt(tmp_path, items):
+    root = str(tmp_path / "c")
+    paths = [d.impath for d in items]
+    ref = image_cache.originals_cache(root, paths, False, 0).image(3).copy()
+    arr = np.load(_pixel_file(tmp_path / "c"), mmap_mode="r+")
+    arr[:] = 255 - arr
+    arr.flush()
+    del arr
+    clear_open_caches()
+    with pytest.warns(UserWarning, match="checksum"):
+        cache = image_cache.originals_cache(root, paths, False, 0)
+    assert np.array_equal(cache.image(3), ref)
+
+
+def test_same_size_rewrite_with_restored_mtime_is_seen(tmp_path, items):
+    cfg = _cfg(tmp_path, True)
+    _eval_batches(cfg, items)
+    target = items[4].impath
+    st = os.stat(target)
+    data = bytearray(open(target, "rb").read())
+    with Image.open(target) as img:  # same size and format, other pixels
+        other = Image.fromarray(255 - np.asarray(img))
+    buf = __import__("io").BytesIO()
+    other.save(buf, format="JPEG", quality=90)
+    new = buf.getvalue()[: len(data)].ljust(len(data), b"\0")
+    with open(target, "wb") as f:
+        f.write(new)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(target).st_size == st.st_size and os.stat(target).st_mtime_ns == st.st_mtime_ns
+    clear_open_caches()
+    _, cached = _eval_batches(cfg, items)
+    _, plain = _eval_batches(_cfg(tmp_path, False), items)
+    assert all(torch.equal(a["img"], b["img"]) for a, b in zip(plain, cached))

@@ -128,3 +128,25 @@ def test_check_files_lists_missing(tiny, tmp_path):
     )
     with pytest.raises(FileNotFoundError, match="1 listed image"):
         DataManager(cfg)
+
+
+def test_zero_shot_skip_bad_images_reads_only_the_evaluated_split(data_root, tmp_path, monkeypatch):
+    """Issue 20, 8a: zero-shot never decodes (nor counts as bad) the training images it does not use."""
+    from PIL import Image
+
+    from tests.fixtures.trainer_fixtures import build, method_cfg
+
+    cfg = method_cfg("ZeroshotCLIP", data_root, tmp_path / "zs", **{"DATASET.SKIP_BAD_IMAGES": True})
+    probe = DataManager(cfg.clone())
+    train_paths = {d.impath for d in probe.dataset.train_x}
+    with open(sorted(train_paths)[0], "wb") as f:  # a bad *training* image
+        f.write(b"not an image")
+    opened: list[str] = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda fp, *a, **k: opened.append(str(fp)) or real_open(fp, *a, **k))
+    trainer = build(cfg)
+    assert trainer.dm.bad_images == []
+    assert opened and not (set(opened) & train_paths)  # test images were checked, no training image
+    # A trainer that trains still checks (and drops) the bad training image.
+    ramt = build(method_cfg("RAMT", data_root, tmp_path / "ramt", **{"DATASET.SKIP_BAD_IMAGES": True}))
+    assert ramt.dm.bad_images == [sorted(train_paths)[0]]

@@ -5,8 +5,9 @@ import shutil
 
 import pytest
 
-import ramt.datasets  # noqa: F401  (registers the classes)
+from ramt.config import get_cfg_default, merge_from_file
 from ramt.data.splits import DATASET_INFO, DatasetNotFoundError, SplitFileNotFoundError
+from ramt.datasets import dataset_class
 from ramt.registry import DATASET_REGISTRY
 from tests.fixtures.data_fixtures import data_cfg
 
@@ -21,11 +22,13 @@ def _cfg(root, name, tmp_path, **kw):
     return data_cfg(root, name, **{"CACHE_DIR": str(tmp_path / "cache"), **kw})
 
 
-def test_every_dataset_registered_with_yaml():
+def test_every_record_has_a_class_and_a_config_name():
     for info in DATASET_INFO.values():
+        assert dataset_class(info.config_name) is dataset_class(info.registry)
         assert info.registry in DATASET_REGISTRY
-        with open(os.path.join(REPO, "configs", "datasets", f"{info.config_name}.yaml")) as f:
-            assert f.read() == f'DATASET:\n  NAME: "{info.registry}"\n'
+        cfg = get_cfg_default()
+        merge_from_file(cfg, info.config_name, kind="datasets")
+        assert cfg.DATASET.NAME == info.registry
 
 
 def test_caltech101_real_split_16shot(tmp_path):

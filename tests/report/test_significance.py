@@ -44,8 +44,18 @@ def tree(tmp_path_factory):
         coop = rng.random(N) < 0.6
         combo = coop.copy()
         combo[rng.choice(np.flatnonzero(~coop), 100, replace=False)] = True  # +5 pp on every seed
-        write_pred_run(out / f"digits/CoOp/digits_tiny_4shots/nctx16_cscFalse_ctpend/seed{s}", coop, trainer="CoOp", seed=s)
-        write_pred_run(out / f"digits/CoOpRAMT/digits_tiny_4shots/nctx16_cscFalse_ctpend/seed{s}", combo, trainer="CoOpRAMT", seed=s)
+        write_pred_run(
+            out / f"digits/CoOp/digits_tiny_4shots/nctx16_cscFalse_ctpend/seed{s}",
+            coop,
+            trainer="CoOp",
+            seed=s,
+        )
+        write_pred_run(
+            out / f"digits/CoOpRAMT/digits_tiny_4shots/nctx16_cscFalse_ctpend/seed{s}",
+            combo,
+            trainer="CoOpRAMT",
+            seed=s,
+        )
         ramt = write_pred_run(out / f"digits/RAMT/tiny_4shots/seed{s}", combo, trainer="RAMT", seed=s)
         _with_calibration(ramt, 4.0 + s)
     write_pred_run(out / "ZeroshotCLIP/tiny/digits", rng.random(N) < 0.5, trainer="ZeroshotCLIP", shots=-1)
