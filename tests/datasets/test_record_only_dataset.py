@@ -9,7 +9,7 @@ import pytest
 
 import ramt.clip.templates  # noqa: F401  (imported before the record is registered, as in a long session)
 from ramt.catalogue import DatasetSource, register_dataset
-from ramt.data import sources
+from ramt import catalogue as sources
 from ramt.train import cli
 from tests.fixtures.data_fixtures import write_coop_dataset
 
