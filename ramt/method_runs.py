@@ -88,7 +88,12 @@ class RunRequest:
         return stem.replace(STEM_BACKBONE, self.tag, 1)
 
     def dataset_args(self) -> tuple[str, ...]:
-        return ("--dataset-config-file", f"configs/datasets/{self.dataset}.yaml")
+        """CoOp's ``configs/datasets/<name>.yaml`` when shipped, else the name (a record-only dataset)."""
+        from ramt.config import SHIPPED_CONFIGS  # yacs: only when a folder is asked for
+
+        if os.path.isfile(os.path.join(SHIPPED_CONFIGS, "datasets", f"{self.dataset}.yaml")):
+            return ("--dataset-config-file", f"configs/datasets/{self.dataset}.yaml")
+        return ("--dataset-config-file", self.dataset)
 
 
 @dataclass(frozen=True)

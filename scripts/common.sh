@@ -44,11 +44,16 @@ export RAMT_OUTPUT_ROOT="$OUTPUT"
 require_dataset() {
   local name="$1"
   require_name "dataset name" "$name"
-  if [ ! -f "configs/datasets/${name}.yaml" ]; then
-    local known
-    known=$(ls configs/datasets | sed 's/\.yaml$//' | tr '\n' ' ')
-    die "unknown dataset '${name}': there is no configs/datasets/${name}.yaml. Known datasets: ${known}"
-  fi
+  [ -f "configs/datasets/${name}.yaml" ] && return 0
+  # Not shipped as a yaml file: a catalogue record (registered by a plugin in $RAMT_PLUGINS) will do.
+  "$PYTHON" -c 'import sys
+from ramt.catalogue import CATALOGUE
+from ramt.methods import load_plugins
+load_plugins()
+sys.exit(0 if sys.argv[1] in CATALOGUE else 1)' "$name" 2>/dev/null && return 0
+  local known
+  known=$(ls configs/datasets | sed 's/\.yaml$//' | tr '\n' ' ')
+  die "unknown dataset '${name}': there is no configs/datasets/${name}.yaml and no catalogue record of that name (ramt/catalogue.py, or register_dataset in a RAMT_PLUGINS file). Known datasets: ${known}"
 }
 
 # require_shots K

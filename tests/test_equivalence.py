@@ -113,8 +113,10 @@ def test_same_mask_gradients_and_masks(batch):
     # and the odd gradient-dropout decision that rounding flips.
     _assert_mostly_equal(g_fast[0], g_ref[0])
     # After three Adam steps: Adam's first steps move each entry by ~lr * sign(g), so an entry whose
-    # gradient is ~0 may go either way under rounding; all others must agree closely.
-    _assert_mostly_equal(m_fast, m_ref, rel=1e-4)
+    # gradient is ~0 may go either way under rounding; all others must agree closely. How many such
+    # entries there are depends on the CPU's BLAS rounding (99.89% agreed on one Xeon, above 99.9% on
+    # others), so the bound is 99.8%; the binary masks below must still agree to 0.1%.
+    _assert_mostly_equal(m_fast, m_ref, rel=1e-4, frac=0.998)
     b_fast, b_ref = m_fast > 5e-3, m_ref > 5e-3
     assert (b_fast != b_ref).float().mean() < 1e-3
     assert (~b_fast).any()  # the test does switch some weights off

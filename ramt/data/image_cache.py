@@ -45,6 +45,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ramt.config import resolve_cache_dir
+from ramt.utils.runlock import pid_alive
 
 from .images import BadImageError, file_stamp, header_size, read_image
 from .workers import worker_init
@@ -220,16 +221,6 @@ def _decode_all(paths: Sequence[str], load: Callable[[str], np.ndarray], num_wor
             on_image(j, arr, err)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def remove_stale_folders(root: str, key: str, kind: str) -> None:
     """Remove ``<key>.partial-<pid>-*`` folders of dead builds (``kind="partial"``) or every
     ``<key>.broken-*`` folder (``kind="broken"``, after a successful rebuild)."""
@@ -242,7 +233,7 @@ def remove_stale_folders(root: str, key: str, kind: str) -> None:
             continue
         if kind == "partial":
             pid = name.split("-")[1]
-            if not pid.isdigit() or _pid_alive(int(pid)):
+            if not pid.isdigit() or pid_alive(int(pid)):
                 continue
         shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 

@@ -53,3 +53,22 @@ def fuse_optimizer(optim: torch.optim.Optimizer, cfg, device: torch.device) -> t
     groups = [{k: v for k, v in g.items() if k not in ("foreach", "fused")} for g in optim.param_groups]
     defaults = {k: v for k, v in optim.defaults.items() if k not in ("foreach", "fused")}
     return type(optim)(groups, **{**defaults, "fused": True})
+
+
+def resolve_precision(cfg, node: str, device: torch.device) -> str:
+    """``TRAINER.<node>.PREC`` (fp16 / fp32 / amp), or fp32 with a note where there is no CUDA."""
+    prec = cfg.TRAINER[node].PREC
+    if device.type != "cuda" and prec != "fp32":
+        print(f"Note: TRAINER.{node}.PREC {prec} needs CUDA; running in fp32 on {device.type}")
+        return "fp32"
+    return prec
+
+
+def precision_autocast(prec: str, cfg, device: torch.device):
+    """Autocast of a prompt method's frozen encoders: fp16 under amp, the fast path's bf16 (SPEED.BF16)
+    under fp32, none under fp16 (the weights are already half)."""
+    if prec == "amp":
+        return torch.autocast("cuda", dtype=torch.float16)
+    if prec == "fp32":
+        return autocast(cfg, device)
+    return contextlib.nullcontext()

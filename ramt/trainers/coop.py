@@ -27,7 +27,7 @@ from ramt.clip import (
 from ramt.clip.text_lowp import LowPrecisionTextTower
 from ramt.engine.clip_trainer import ClipTrainer
 from ramt.engine.optim import build_lr_scheduler, build_optimizer
-from ramt.engine.precision import use_bf16, use_compile
+from ramt.engine.precision import precision_autocast, resolve_precision, use_bf16, use_compile
 from ramt.registry import TRAINER_REGISTRY
 
 PRECISIONS = ("fp16", "fp32", "amp")
@@ -131,21 +131,11 @@ class CoOp(ClipTrainer):
 
     # ------------------------------------------------------------- precision
     def resolve_precision(self) -> str:
-        prec = self.cfg.TRAINER[self.prec_node].PREC
-        if self.device.type != "cuda" and prec != "fp32":
-            print(
-                f"Note: TRAINER.{self.prec_node}.PREC {prec} needs CUDA; running in fp32 on {self.device.type}"
-            )
-            return "fp32"
-        return prec
+        return resolve_precision(self.cfg, self.prec_node, self.device)
 
     def frozen_autocast(self):
         """Autocast for the frozen image encoder: fp16 under amp, bf16 (SPEED.BF16) under fp32."""
-        if self.prec == "amp":
-            return torch.autocast("cuda", dtype=torch.float16)
-        if self.prec == "fp32":
-            return self.autocast()
-        return contextlib.nullcontext()
+        return precision_autocast(self.prec, self.cfg, self.device)
 
     def text_autocast(self):
         """Autocast for the text tower: fp16 under amp; under fp32 the fast path's bf16 autocast

@@ -11,8 +11,6 @@ finished R-AMT run's masks folded in for VPT-deep + R-AMT) is used unchanged and
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -26,6 +24,7 @@ from ramt.clip.visual_prompts import (
 )
 from ramt.engine.clip_trainer import ClipTrainer
 from ramt.engine.optim import build_lr_scheduler, build_optimizer
+from ramt.engine.precision import precision_autocast, resolve_precision
 from ramt.registry import TRAINER_REGISTRY
 
 PRECISIONS = ("fp16", "fp32", "amp")
@@ -48,21 +47,11 @@ class VPT(ClipTrainer):
             )
 
     def resolve_precision(self) -> str:
-        prec = self.cfg.TRAINER[self.options].PREC
-        if self.device.type != "cuda" and prec != "fp32":
-            print(
-                f"Note: TRAINER.{self.options}.PREC {prec} needs CUDA; running in fp32 on {self.device.type}"
-            )
-            return "fp32"
-        return prec
+        return resolve_precision(self.cfg, self.options, self.device)
 
     def run_autocast(self):
         """fp16 autocast under amp; the fast path's bf16 autocast on CUDA under fp32; none for fp16."""
-        if self.prec == "amp":
-            return torch.autocast("cuda", dtype=torch.float16)
-        if self.prec == "fp32":
-            return self.autocast()
-        return contextlib.nullcontext()
+        return precision_autocast(self.prec, self.cfg, self.device)
 
     # ----------------------------------------------------------------- model
     def build_model(self) -> None:
