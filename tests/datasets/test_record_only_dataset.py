@@ -8,8 +8,8 @@ import os
 import pytest
 
 import ramt.clip.templates  # noqa: F401  (imported before the record is registered, as in a long session)
-from ramt.catalogue import DatasetSource, register_dataset
 from ramt import catalogue as sources
+from ramt.catalogue import DatasetSource, register_dataset
 from ramt.train import cli
 from tests.fixtures.data_fixtures import write_coop_dataset
 
