@@ -173,3 +173,34 @@ def test_no_run_folder_outside_output(tmp_path):
         and list(tmp_path.iterdir()) == []
         or not any(tmp_path.rglob("log.txt"))
     )
+
+
+def test_generic_combination_follows_its_host_rule(tmp_path):
+    """A host + R-AMT entry writes the host's folders under <Host>RAMT, with the R-AMT source run."""
+    from ramt.methods import METHOD_REGISTRY, RunRequest
+
+    req = RunRequest(str(tmp_path), "caltech101", 2, 1, ("MODEL.BACKBONE.NAME", "tiny"))
+    (host,) = METHOD_REGISTRY["prograd"].runs_for(req)
+    (combo,) = METHOD_REGISTRY["prograd_ramt"].runs_for(req)
+    assert combo.folder == host.folder.replace("/ProGrad/", "/ProGradRAMT/")
+    assert combo.folder.endswith("/caltech101/ProGradRAMT/tiny_ep100_2shots/nctx16_cscFalse_ctpend/seed1")
+    args = list(combo.args)
+    assert args[args.index("--trainer") + 1] == "ProGradRAMT"
+    assert combo.source == str(tmp_path / "caltech101" / "RAMT" / "tiny_2shots" / "seed1")
+    assert args[-2:] == ["MASK.SOURCE_RUN", combo.source]
+    (amt,) = METHOD_REGISTRY["amt"].runs_for(req)
+    assert amt.folder.endswith("/caltech101/RAMT/tiny_2shots_amt/seed1") and amt.args[-2:] == (
+        "MASK.GDR",
+        "False",
+    )
+
+
+def test_record_only_dataset_is_passed_by_name(tmp_path):
+    """A dataset without a shipped yaml (a catalogue record) is given to train.py by name."""
+    from ramt.methods import RunRequest
+
+    assert RunRequest(str(tmp_path), "dtd").dataset_args() == (
+        "--dataset-config-file",
+        "configs/datasets/dtd.yaml",
+    )
+    assert RunRequest(str(tmp_path), "toyshapes").dataset_args() == ("--dataset-config-file", "toyshapes")
