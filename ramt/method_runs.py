@@ -26,7 +26,9 @@ __all__ = [
     "folder_component",
     "RunRequest",
     "amt_runs",
+    "base2new_runs",
     "combination_runs",
+    "evaluation_runs",
     "coop_runs",
     "default_runs",
     "ramt_runs",
@@ -257,3 +259,51 @@ def default_runs(method: Method, req: RunRequest) -> list[Run]:
         req.output, req.dataset, trainer, f"{req.tagged(stem)}_{req.shots}shots", _seed(req)
     )
     return [Run(folder, args, source=source)]
+
+
+#: Base-to-new (CoOp/CoCoOp protocol): phase -> (folder level, DATASET.SUBSAMPLE_CLASSES).
+BASE2NEW_PHASES = {"train": ("train_base", "base"), "eval": ("test_new", "new")}
+BASE2NEW_SHOTS = 16
+
+
+def base2new_runs(method: Method, req: RunRequest, phase: str) -> list[Run]:
+    """Base-to-new, 16 shots: ``$OUTPUT/base2new/{train_base,test_new}/<dataset>/shots_16/<TRAINER>/
+    <name>/seed<S>``, where ``<name>`` is the backbone tag for R-AMT and the tagged config stem for
+    every other method (CoCoOp's ``vit_b16_c4_ep10_batch1_ctxv1``). ``eval`` evaluates the finished
+    ``train`` run (its ``source``) on the new classes; ``$LOADEP`` picks an epoch (default: the last)."""
+    if phase not in BASE2NEW_PHASES:
+        raise ValueError(f"base-to-new phase must be one of {sorted(BASE2NEW_PHASES)}, got {phase!r}")
+    trainer = method.trainers[0]
+    config, stem = _config_of(method, req)
+    leaf = req.tag if method.run_rule is ramt_runs else req.tagged(stem)
+
+    def folder(ph: str) -> str:
+        level = BASE2NEW_PHASES[ph][0]
+        return os.path.join(
+            req.output, "base2new", level, req.dataset, f"shots_{BASE2NEW_SHOTS}", trainer, leaf, _seed(req)
+        )
+
+    args = ("--seed", str(req.seed), "--trainer", trainer, *req.dataset_args(), "--config-file", config)
+    source = ""
+    if phase == "eval":
+        source = folder("train")
+        epoch = req.env_value("LOADEP")
+        args += ("--eval-only", "--model-dir", source, *(("--load-epoch", epoch) if epoch else ()))
+    args += ("DATASET.NUM_SHOTS", str(BASE2NEW_SHOTS), "DATASET.SUBSAMPLE_CLASSES", BASE2NEW_PHASES[phase][1])
+    return [Run(folder(phase), args, test_log=phase == "eval", source=source)]
+
+
+def evaluation_runs(method: Method, req: RunRequest, target: str) -> list[Run]:
+    """A finished run of (dataset, K, seed) evaluated on ``target`` (domain generalisation):
+    ``$OUTPUT/evaluation/<TRAINER>/<tag>_<K>shots/<target>/seed<S>``; ``source`` is the trained run."""
+    folder_component(target, "TARGET")
+    trainer = method.trainers[0]
+    (trained,) = method.runs_for(replace(req, env={k: v for k, v in req.env.items() if k != "EXP"}))
+    config = trained.args[trained.args.index("--config-file") + 1]
+    target_args = replace(req, dataset=target).dataset_args()
+    args = ("--seed", str(req.seed), "--trainer", trainer, *target_args, "--config-file", config)
+    args += ("--eval-only", "--model-dir", trained.folder, "DATASET.NUM_SHOTS", str(req.shots))
+    folder = os.path.join(
+        req.output, "evaluation", trainer, f"{req.tag}_{req.shots}shots", target, _seed(req)
+    )
+    return [Run(folder, args, test_log=True, source=trained.folder)]

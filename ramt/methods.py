@@ -25,12 +25,15 @@ from typing import Any, Optional
 from ramt.catalogue import CATALOGUE, grid_datasets
 from ramt.clip.backbones import DEFAULT_BACKBONE
 from ramt.method_runs import (
+    BASE2NEW_SHOTS,
     Run,
     RunRequest,
     amt_runs,
+    base2new_runs,
     combination_runs,
     coop_runs,
     default_runs,
+    evaluation_runs,
     ramt_runs,
     tip_runs,
     zero_shot_runs,
@@ -595,9 +598,11 @@ def _main(argv: Optional[list[str]] = None) -> int:
         prog="python -m ramt.methods",
         description="show KEY: '<trainer> <config>'; info KEY: family, role, colour; "
         "run-dir KEY DATASET [SHOTS SEED] [KEY VALUE ...]: the run folder(s) (OUTPUT, EXP, ... from the "
-        "environment); runs ...: the same with the train.py arguments, tab-separated (for scripts/common.sh)",
+        "environment); runs ...: the same with the train.py arguments, tab-separated (for scripts/common.sh); "
+        "base2new KEY train|eval DATASET SEED [KEY VALUE ...] and evaluation KEY DATASET SHOTS SEED TARGET "
+        "[KEY VALUE ...]: the protocols' runs, as runs prints them",
     )
-    p.add_argument("command", choices=["show", "list", "info", "run-dir", "runs"])
+    p.add_argument("command", choices=["show", "list", "info", "run-dir", "runs", "base2new", "evaluation"])
     p.add_argument("key", nargs="?", default="")
     p.add_argument("words", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
@@ -620,7 +625,25 @@ def _main(argv: Optional[list[str]] = None) -> int:
         print(f"key {method.key}\nfamily {method.family}\nrole {method.role}\ncolour {method.colour}")
         return 0
     try:
-        runs = method.runs_for(run_request(method, args.words))
+        if args.command == "base2new":
+            phase, words = (args.words[0], args.words[1:]) if args.words else ("", [])
+            if len(words) < 2:
+                raise ValueError(
+                    f"usage: python -m ramt.methods base2new {method.key} train|eval DATASET SEED [KEY VALUE ...]"
+                )
+            req = run_request(method, [words[0], str(BASE2NEW_SHOTS), *words[1:]])
+            runs = base2new_runs(method, replace(req, methods=METHOD_REGISTRY), phase)
+        elif args.command == "evaluation":
+            words = list(args.words)
+            if len(words) < 4:
+                raise ValueError(
+                    f"usage: python -m ramt.methods evaluation {method.key} DATASET SHOTS SEED TARGET [KEY VALUE ...]"
+                )
+            target = words.pop(3)
+            req = replace(run_request(method, words), methods=METHOD_REGISTRY)
+            runs = evaluation_runs(method, req, target)
+        else:
+            runs = method.runs_for(run_request(method, args.words))
         lines = [r.folder if args.command == "run-dir" else _run_line(r) for r in runs]
     except ValueError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

@@ -123,21 +123,39 @@ run_method() {
 # (MODEL.BACKBONE.NAME / PRETRAINED / PATH; default ViT-B/16 -> vit_b16, tiny -> tiny; see docs/BACKBONES.md).
 backbone_tag() { "$PYTHON" -m ramt.clip.backbones tag "$@"; }
 
-# ramt_config DATASET: the R-AMT config stem (imagenet_vit_b16, digits_vit_b16 or vit_b16), from
-# the one recipe rule (ramt.config.recipe_config).
-ramt_config() {
-  "$PYTHON" -c 'import sys
-from ramt.method_runs import recipe_stem
-print(recipe_stem("RAMT", sys.argv[1]))' "$1"
+# _run_plan WHAT FIX PLAN [KEY VALUE ...]: run the lines of a protocol plan (python -m ramt.methods
+# base2new|evaluation); a run whose source run is not finished stops with "no finished WHAT ...; FIX".
+_run_plan() {
+  local what="$1" fix="$2" plan="$3"; shift 3
+  local lines line
+  mapfile -t lines <<< "$plan"
+  for line in "${lines[@]}"; do
+    local run
+    IFS=$'\t' read -r -a run <<< "$line"
+    local dir="${run[0]}" mode="${run[1]}" source="${run[2]}"
+    if [ "$source" != - ] && ! is_finished "$source"; then
+      die "no finished ${what} in ${source}; ${fix}"
+    fi
+    local test_log=()
+    [ "$mode" = - ] || test_log=("$mode")
+    run_train "$dir" "${test_log[@]}" -- "${run[@]:3}" "$@"
+  done
 }
 
-# ramt_run_dir DATASET SHOTS SEED [KEY VALUE ...]: the default-folder R-AMT run (EXP ignored).
-ramt_run_dir() { EXP= OUTPUT="$OUTPUT" "$PYTHON" -m ramt.methods run-dir ramt "$@"; }
+# run_base2new METHOD train|eval DATASET SEED [KEY VALUE ...]: one seed of the base-to-new protocol
+# (folders and arguments from the method registry: python -m ramt.methods base2new ...).
+run_base2new() {
+  local method="$1" phase="$2" dataset="$3" seed="$4"; shift 4
+  local plan
+  plan=$(OUTPUT="$OUTPUT" "$PYTHON" -m ramt.methods base2new "$method" "$phase" "$dataset" "$seed" "$@") || exit 2
+  _run_plan "base-class run" "run scripts/${method}/base2new_train.sh ${dataset} first" "$plan" "$@"
+}
 
-# config_tag STEM [KEY VALUE ...]: the config stem with its vit_b16 part replaced by the backbone's folder
-# tag (the one rule: ramt.method_runs.RunRequest.tagged), for folders the registry does not name.
-config_tag() {
-  "$PYTHON" -c 'import sys
-from ramt.method_runs import RunRequest
-print(RunRequest(".", "_", opts=tuple(sys.argv[2:])).tagged(sys.argv[1]))' "$@"
+# run_evaluation METHOD SOURCE_DATASET SHOTS SEED TARGET [KEY VALUE ...]: a finished run evaluated on
+# TARGET (python -m ramt.methods evaluation ...).
+run_evaluation() {
+  local method="$1" source="$2" shots="$3" seed="$4" target="$5"; shift 5
+  local plan
+  plan=$(OUTPUT="$OUTPUT" "$PYTHON" -m ramt.methods evaluation "$method" "$source" "$shots" "$seed" "$target" "$@") || exit 2
+  _run_plan "R-AMT run" "train it first: bash scripts/${method}/main.sh ${source} ${shots}" "$plan" "$@"
 }

@@ -67,3 +67,20 @@ def test_base2new_train_then_eval(tmp_path, digits_root):
         [sys.executable, "parse_test_res.py", str(new), "--test-log"], capture_output=True, text=True
     )
     assert parsed.returncode == 0 and "* accuracy:" in parsed.stdout
+
+
+def test_eval_sh_evaluates_the_finished_run(tmp_path, digits_root):
+    """eval.sh: the R-AMT run's masks evaluated again, in the registry's evaluation folder."""
+    env = {"DATA": digits_root, "OUTPUT": str(tmp_path / "out"), "SEEDS": "1"}
+    missing = run_script("scripts/ramt/eval.sh", "digits", 1, *FAST, env_extra=env, check=False)
+    assert missing.returncode != 0 and "no finished R-AMT run in" in missing.stderr
+    assert "bash scripts/ramt/main.sh digits 1" in missing.stderr
+    run_script("scripts/ramt/main.sh", "digits", 1, *FAST, env_extra=env)
+    run_script("scripts/ramt/eval.sh", "digits", 1, *FAST, env_extra=env)
+    src = tmp_path / "out/digits/RAMT/tiny_1shots/seed1"
+    new = tmp_path / "out/evaluation/RAMT/tiny_1shots/digits/seed1"
+    log = (new / "log.txt").read_text()
+    assert f'Loading weights to shared from "{src}/shared/model.pth.tar-1"' in log
+    acc = [line for line in log.splitlines() if line.startswith("* accuracy")]
+    trained = [line for line in (src / "log.txt").read_text().splitlines() if line.startswith("* accuracy")]
+    assert acc and acc[-1] == trained[-1]  # the same masks on the same test split
