@@ -35,9 +35,22 @@ def accuracy_line(out):
     return [line for line in open(os.path.join(out, "log.txt")) if line.startswith("* accuracy")]
 
 
+def _interactive_sigint() -> None:
+    """SIGINT as in a terminal: a suite started in the background (``cmd &`` in a script, nohup) has
+    it ignored, and a child that starts with SIGINT ignored never sees a KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_and_stop(cmd, log, marker, sig, env):
     """Start ``cmd``, send ``sig`` once ``marker`` is in the (new) log, return (returncode, stderr)."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_interactive_sigint,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if log.is_file() and marker in log.read_text():
