@@ -103,30 +103,26 @@ run_method() {
   [ "$shots" = - ] || words+=("$shots" "$seed")
   local plan
   plan=$(OUTPUT="$OUTPUT" "$PYTHON" -m ramt.methods runs "$method" "${words[@]}" "$@") || exit 2
-  local lines line
-  mapfile -t lines <<< "$plan"
-  for line in "${lines[@]}"; do
-    local run
-    IFS=$'\t' read -r -a run <<< "$line"
-    local dir="${run[0]}" mode="${run[1]}" source="${run[2]}"
-    if [ "$source" != - ] && ! is_finished "$source"; then
-      echo "Stage 1: R-AMT run ${source} is not finished; training it first"
-      EXP= SEEDS="$seed" bash scripts/ramt/main.sh "$dataset" "$shots" "$@"
-    fi
-    local test_log=()
-    [ "$mode" = - ] || test_log=("$mode")
-    run_train "$dir" "${test_log[@]}" -- "${run[@]:3}" "$@"
-  done
+  _run_plan _train_ramt_source "$plan" "$@"
+}
+
+# _train_ramt_source SOURCE [KEY VALUE ...]: train the missing R-AMT run a combination reuses (the
+# dataset, shots and seed are run_method's locals: bash functions see their caller's locals).
+_train_ramt_source() {
+  echo "Stage 1: R-AMT run $1 is not finished; training it first"
+  shift
+  EXP= SEEDS="$seed" bash scripts/ramt/main.sh "$dataset" "$shots" "$@"
 }
 
 # backbone_tag [KEY VALUE ...]: the run-folder tag of the backbone named by the trailing options
 # (MODEL.BACKBONE.NAME / PRETRAINED / PATH; default ViT-B/16 -> vit_b16, tiny -> tiny; see docs/BACKBONES.md).
 backbone_tag() { "$PYTHON" -m ramt.clip.backbones tag "$@"; }
 
-# _run_plan WHAT FIX PLAN [KEY VALUE ...]: run the lines of a protocol plan (python -m ramt.methods
-# base2new|evaluation); a run whose source run is not finished stops with "no finished WHAT ...; FIX".
+# _run_plan MISSING PLAN [KEY VALUE ...]: run the lines of a plan of python -m ramt.methods (folder,
+# --test-log or -, source run or -, train.py arguments); a source run that is not finished is handed
+# to the function MISSING (with the options) first.
 _run_plan() {
-  local what="$1" fix="$2" plan="$3"; shift 3
+  local missing="$1" plan="$2"; shift 2
   local lines line
   mapfile -t lines <<< "$plan"
   for line in "${lines[@]}"; do
@@ -134,13 +130,17 @@ _run_plan() {
     IFS=$'\t' read -r -a run <<< "$line"
     local dir="${run[0]}" mode="${run[1]}" source="${run[2]}"
     if [ "$source" != - ] && ! is_finished "$source"; then
-      die "no finished ${what} in ${source}; ${fix}"
+      "$missing" "$source" "$@"
     fi
     local test_log=()
     [ "$mode" = - ] || test_log=("$mode")
     run_train "$dir" "${test_log[@]}" -- "${run[@]:3}" "$@"
   done
 }
+
+# _no_source SOURCE [...]: stop; the protocol's source run must be trained by its own script
+# (WHAT and FIX are the caller's locals).
+_no_source() { die "no finished ${what} in $1; ${fix}"; }
 
 # run_base2new METHOD train|eval DATASET SEED [KEY VALUE ...]: one seed of the base-to-new protocol
 # (folders and arguments from the method registry: python -m ramt.methods base2new ...).
@@ -148,7 +148,8 @@ run_base2new() {
   local method="$1" phase="$2" dataset="$3" seed="$4"; shift 4
   local plan
   plan=$(OUTPUT="$OUTPUT" "$PYTHON" -m ramt.methods base2new "$method" "$phase" "$dataset" "$seed" "$@") || exit 2
-  _run_plan "base-class run" "run scripts/${method}/base2new_train.sh ${dataset} first" "$plan" "$@"
+  local what="base-class run" fix="run scripts/${method}/base2new_train.sh ${dataset} first"
+  _run_plan _no_source "$plan" "$@"
 }
 
 # run_evaluation METHOD SOURCE_DATASET SHOTS SEED TARGET [KEY VALUE ...]: a finished run evaluated on
@@ -157,5 +158,6 @@ run_evaluation() {
   local method="$1" source="$2" shots="$3" seed="$4" target="$5"; shift 5
   local plan
   plan=$(OUTPUT="$OUTPUT" "$PYTHON" -m ramt.methods evaluation "$method" "$source" "$shots" "$seed" "$target" "$@") || exit 2
-  _run_plan "R-AMT run" "train it first: bash scripts/${method}/main.sh ${source} ${shots}" "$plan" "$@"
+  local what="R-AMT run" fix="train it first: bash scripts/${method}/main.sh ${source} ${shots}"
+  _run_plan _no_source "$plan" "$@"
 }

@@ -211,6 +211,16 @@ class TrainerBase:
         self.model_backward(loss)
         self.model_update(names)
 
+    def scaled_backward_and_update(self, loss: torch.Tensor, scaler, names=None) -> None:
+        """The same step under mixed precision: the loss scaled by ``scaler`` (a ``GradScaler``)."""
+        self.model_zero_grad(names)
+        self.detect_anomaly(loss)
+        scaler.scale(loss).backward()
+        for name in self.get_model_names(names):
+            if self._optims[name] is not None:
+                scaler.step(self._optims[name])
+        scaler.update()
+
     # ---------------------------------------------------------------- loop
     def train(self, start_epoch: int, max_epoch: int) -> None:
         self.start_epoch = start_epoch

@@ -240,12 +240,7 @@ class CoOp(ClipTrainer):
             with self.text_autocast():
                 logits = self.train_logits(image_features)
                 loss = F.cross_entropy(logits, labels)
-            optim = self._optims[PROMPT_MODEL_NAME]
-            optim.zero_grad(set_to_none=True)
-            self.detect_anomaly(loss)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(optim)
-            self.scaler.update()
+            self.scaled_backward_and_update(loss, self.scaler, PROMPT_MODEL_NAME)
         else:
             logits = self.train_logits(image_features)
             loss = F.cross_entropy(logits, labels)

@@ -135,12 +135,7 @@ class VPT(ClipTrainer):
         if self.prec == "amp":
             logits = self.logits_of(images, self.prompts())
             loss = F.cross_entropy(logits, labels)
-            optim = self._optims[PROMPT_MODEL_NAME]
-            optim.zero_grad(set_to_none=True)
-            self.detect_anomaly(loss)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(optim)
-            self.scaler.update()
+            self.scaled_backward_and_update(loss, self.scaler, PROMPT_MODEL_NAME)
         else:
             logits = self.logits_of(images, self.prompts())
             loss = F.cross_entropy(logits, labels)
