@@ -627,6 +627,8 @@ def _main(argv: Optional[list[str]] = None) -> int:
     try:
         if args.command == "base2new":
             phase, words = (args.words[0], args.words[1:]) if args.words else ("", [])
+            if not method.per_shot:
+                raise ValueError(f"{method.key} runs once per dataset: it has no base-to-new protocol")
             if len(words) < 2:
                 raise ValueError(
                     f"usage: python -m ramt.methods base2new {method.key} train|eval DATASET SEED [KEY VALUE ...]"
